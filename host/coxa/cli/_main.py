@@ -1,24 +1,33 @@
-"""Entry point of the ``coxa`` command: argument parsing and sub-command dispatch."""
+"""coxa: wearable IMU measurement of femoral rotation and hip internal rotation."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from coxa import __version__
+from coxa.cli import _demo as demo
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level argument parser with one sub-parser per command."""
     parser = argparse.ArgumentParser(prog="coxa", description=__doc__)
-    parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"coxa {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo.add_parser(subparsers.add_parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``coxa`` command and return its exit status."""
-    parser = build_parser()
-    parser.parse_args(argv)
-    return 0
+    args = build_parser().parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
 
 
 if __name__ == "__main__":

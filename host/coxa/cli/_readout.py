@@ -129,7 +129,7 @@ def render_summary(
     errors: list[float] = []
     for i, rep in enumerate(reps):
         true_rep = truth[i] if truth is not None and i < len(truth) else None
-        for side, leg in sorted(rep.legs.items()):
+        for side, leg in sorted(rep.legs.items(), key=lambda item: item[0] != "r"):
             row = (
                 f"{rep.index:>3}  {_SIDE_NAMES[side]:<5}  {rep.duration_s:5.2f}  "
                 f"{_deg(leg.peak_knee_deg, False):>9}  {_deg(leg.peak_hip_rotation_deg):>18}"

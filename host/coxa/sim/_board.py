@@ -1,0 +1,151 @@
+"""Virtual board: IMU samples -> on-board 6D filter -> protocol v1 frames -> BLE packets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from coxa import wire
+from coxa.body import BoardPlacementName
+from coxa.geometry import FloatArray
+from coxa.sim._filter import ComplementaryFilter6D, FilterParams
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """Identity and settings of one virtual board.
+
+    Attributes
+    ----------
+    board_id : int
+        u16 board id, as a real board derives it from its MAC address.
+    placement : str
+        Wire segment name (``pelvis``, ``thigh_r``, ``thigh_l``, ``shank_r``, ``shank_l``).
+    raw_mode : bool
+        Send the accelerometer too (``MODE_QUAT_RAW``).
+    seq_start : int
+        Sequence number of the first sample, u32 (set near 2**32 to exercise wrap-around).
+    filter_params : FilterParams
+        On-board filter settings.
+    """
+
+    board_id: int
+    placement: BoardPlacementName
+    raw_mode: bool = False
+    seq_start: int = 0
+    filter_params: FilterParams = field(default_factory=FilterParams)
+
+
+@dataclass(frozen=True)
+class BoardOutput:
+    """What a virtual board sent.
+
+    Attributes
+    ----------
+    frames : list of bytes
+        Encoded data frames in the order sent.
+    t_queued_s : ndarray, shape (n_frames,)
+        True time each frame was handed to the radio (its newest sample's time), seconds.
+    quat_wxyz : ndarray, shape (n_samples, 4)
+        The on-board filter's orientation per sample, before fixed-point rounding.
+    """
+
+    frames: list[bytes]
+    t_queued_s: FloatArray
+    quat_wxyz: FloatArray
+
+
+def sample_flags(
+    at_rest: NDArray[np.bool_], gyr_clipped: NDArray[np.bool_], acc_clipped: NDArray[np.bool_]
+) -> NDArray[np.uint8]:
+    """Per-sample wire flags from boolean conditions, shape ``(n,)``."""
+    flags = np.where(at_rest, wire.SAMPLE_AT_REST, 0)
+    flags |= np.where(gyr_clipped, wire.SAMPLE_GYR_CLIPPED, 0)
+    flags |= np.where(acc_clipped, wire.SAMPLE_ACC_CLIPPED, 0)
+    return flags.astype(np.uint8)
+
+
+def to_fixed_point(scaled: FloatArray) -> NDArray[np.int64]:
+    """Round half away from zero and clamp to +-32767, as ``coxa.wire``'s converters do."""
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+    return np.clip(rounded, -32767, 32767).astype(np.int64)
+
+
+def run_board(
+    spec: BoardSpec,
+    t_true_s: FloatArray,
+    t_device_us: NDArray[np.int64],
+    period_us: int,
+    gyr_rad_s: FloatArray,
+    acc_m_s2: FloatArray,
+    gyr_clipped: NDArray[np.bool_],
+    acc_clipped: NDArray[np.bool_],
+) -> BoardOutput:
+    """Filter a board's IMU samples and pack them into protocol v1 data frames.
+
+    Parameters
+    ----------
+    spec : BoardSpec
+    t_true_s : ndarray, shape (n,)
+        True time of each sample, seconds.
+    t_device_us : ndarray of int64, shape (n,)
+        The board's accumulated microsecond counter at each sample (wrapped to u32 on the wire).
+    period_us : int
+        Nominal sample period the board declares, microseconds.
+    gyr_rad_s, acc_m_s2 : ndarray, shape (n, 3)
+        IMU readings in the sensor frame.
+    gyr_clipped, acc_clipped : ndarray of bool, shape (n,)
+        Saturation per sample.
+    """
+    rate_hz = 1e6 / period_us
+    filt = ComplementaryFilter6D(rate_hz, spec.filter_params)
+    quat, at_rest = filt.run(gyr_rad_s, acc_m_s2)
+    flags = sample_flags(at_rest, gyr_clipped, acc_clipped)
+    quat_q14 = to_fixed_point(quat * wire.Q14_ONE)
+    gyr_raw = to_fixed_point(gyr_rad_s / wire.GYR_RAD_S_PER_LSB)
+    acc_raw = to_fixed_point(acc_m_s2 / wire.ACC_M_S2_PER_LSB)
+    per_frame = wire.samples_per_frame(spec.raw_mode)
+    kind = wire.KIND_DATA_LIVE
+    frames: list[bytes] = []
+    t_queued: list[float] = []
+    n = t_true_s.size
+    for start in range(0, n, per_frame):
+        end = min(start + per_frame, n)
+        frames.append(
+            wire.encode_data_frame(
+                kind,
+                spec.board_id,
+                (spec.seq_start + start) % (1 << 32),
+                int(t_device_us[start]) % (1 << 32),
+                period_us,
+                quat_q14[start:end].ravel().tolist(),
+                gyr_raw[start:end].ravel().tolist(),
+                flags[start:end].tolist(),
+                acc_raw[start:end].ravel().tolist() if spec.raw_mode else None,
+            )
+        )
+        t_queued.append(float(t_true_s[end - 1]))
+    return BoardOutput(frames=frames, t_queued_s=np.asarray(t_queued), quat_wxyz=quat)
+
+
+def packetize(
+    frames: list[bytes], t_queued_s: FloatArray, att_mtu: int
+) -> tuple[list[bytes], FloatArray]:
+    """Split frames into BLE notifications (protocol v1 packets) for an ATT MTU.
+
+    Returns
+    -------
+    packets : list of bytes
+    t_queued_s : ndarray, shape (n_packets,)
+        Each packet inherits its frame's queue time.
+    """
+    packets: list[bytes] = []
+    times: list[float] = []
+    counter = 0
+    for frame, t_s in zip(frames, t_queued_s.tolist(), strict=True):
+        frame_packets, counter = wire.fragment(frame, att_mtu, counter)
+        packets.extend(frame_packets)
+        times.extend([t_s] * len(frame_packets))
+    return packets, np.asarray(times)

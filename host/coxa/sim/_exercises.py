@@ -1,0 +1,292 @@
+"""Posture templates of the simulated exercises and clinical tests (data, with labels).
+
+A template says where the athlete is (standing, prone, seated), what is fixed in the room (the
+working foot or the pelvis), and how each commanded angle moves from the top of a rep
+(progress 0) to the bottom (progress 1). Bottom values are given at the exercise's default
+depth (peak knee flexion of the working leg) and change linearly with depth, so a shallower or
+deeper rep keeps a plausible shank inclination. Angles in degrees; hip flexion is the femur
+relative to the pelvis; pelvis tilt is anterior-positive, relative to the base posture.
+
+Every number below is an [assumption] (a plausible posture chosen for this simulator) unless
+its comment says otherwise. Sagittal consistency was [derived] for each exercise: the world
+forward inclination of the working shank is ``hip flexion - knee flexion - pelvis tilt``
+(negative when the knee is ahead of the ankle) and stays within about -40..+5 deg over the
+allowed depth range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from coxa.geometry import (
+    QUAT_WORLD_SEGMENT_NEUTRAL_WXYZ,
+    FloatArray,
+    quat_from_axis_angle,
+    quat_multiply,
+)
+
+Exercise = Literal["squat", "split_squat", "step_up", "hinge", "rest", "prone_ir", "seated_ir"]
+
+#: Every exercise the simulator knows, in documentation order.
+EXERCISES: tuple[Exercise, ...] = (
+    "squat",
+    "split_squat",
+    "step_up",
+    "hinge",
+    "rest",
+    "prone_ir",
+    "seated_ir",
+)
+
+Posture = Literal["standing", "prone", "seated"]
+Anchor = Literal["foot", "pelvis"]
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """An angle moving from its top value (progress 0) to its bottom value (progress 1).
+
+    Attributes
+    ----------
+    top_deg, bottom_deg : float
+        Values at the exercise's default depth, degrees.
+    top_per_depth, bottom_per_depth : float
+        Change of each value per degree of depth away from the default (dimensionless).
+    """
+
+    top_deg: float
+    bottom_deg: float
+    bottom_per_depth: float = 0.0
+    top_per_depth: float = 0.0
+
+    def top(self, depth_offset_deg: float) -> float:
+        """Top value in degrees at ``depth - default depth = depth_offset_deg``."""
+        return self.top_deg + self.top_per_depth * depth_offset_deg
+
+    def bottom(self, depth_offset_deg: FloatArray) -> FloatArray:
+        """Bottom values in degrees for depth offsets (degrees), shape as the input."""
+        return self.bottom_deg + self.bottom_per_depth * depth_offset_deg
+
+
+#: The knee of a clinical test: held at the depth at the top and the bottom alike.
+_HELD_AT_DEPTH_90 = Ramp(90.0, 90.0, bottom_per_depth=1.0, top_per_depth=1.0)
+_STILL_0 = Ramp(0.0, 0.0)
+_STILL_90 = Ramp(90.0, 90.0)
+
+
+@dataclass(frozen=True)
+class ExerciseTemplate:
+    """How one exercise or clinical test moves.
+
+    Attributes
+    ----------
+    posture : {'standing', 'prone', 'seated'}
+        Base orientation of the pelvis before tilt, obliquity and yaw.
+    anchor : {'foot', 'pelvis'}
+        What stays fixed in the room: the working leg's ankle joint centre, or the pelvis origin.
+    anchor_height_m : float
+        Foot anchor: height of the surface under the working foot (box, plate), metres.
+        Pelvis anchor: height of the pelvis origin (hip joint centres), metres.
+    depth_default_deg, depth_min_deg, depth_max_deg : float
+        Default and allowed peak knee flexion of the working leg, degrees.
+    hip_ir_default_deg : float
+        Default hip internal rotation at the bottom of each rep, degrees.
+    work_hip_flexion, work_knee_flexion : Ramp
+        Working (lead, tested) leg.
+    other_hip_flexion, other_knee_flexion : Ramp
+        Other leg. With ``other_leg_planted`` only the top values are used: they place the
+        other foot, which then stays put while the hip and knee of that leg are solved.
+    pelvis_tilt : Ramp
+        Anterior pelvic tilt relative to the base posture, degrees.
+    plant_feet : bool
+        Solve hip adduction so each ankle keeps its lateral distance from the pelvis midline
+        (feet do not slide sideways when the hip rotates).
+    ankle_lateral_offset_m : float
+        Each ankle's lateral distance outside its hip joint centre, metres (stance width).
+    other_leg_planted : bool
+        Solve the other leg's hip and knee so its ankle stays where it was at the top.
+    other_leg_rotates : bool
+        The other leg also reaches its commanded hip IR at the bottom (else it stays at 0).
+    """
+
+    posture: Posture
+    anchor: Anchor
+    anchor_height_m: float
+    depth_default_deg: float
+    depth_min_deg: float
+    depth_max_deg: float
+    hip_ir_default_deg: float
+    work_hip_flexion: Ramp
+    work_knee_flexion: Ramp
+    other_hip_flexion: Ramp
+    other_knee_flexion: Ramp
+    pelvis_tilt: Ramp
+    plant_feet: bool
+    ankle_lateral_offset_m: float
+    other_leg_planted: bool
+    other_leg_rotates: bool
+
+
+TEMPLATES: dict[Exercise, ExerciseTemplate] = {
+    # Bilateral squat, both legs alike; IR default 10 deg [assumption]: no published bilateral
+    # value (domain notes: single-leg squat peak IR about -2..3 deg [src]).
+    "squat": ExerciseTemplate(
+        posture="standing",
+        anchor="foot",
+        anchor_height_m=0.0,
+        depth_default_deg=110.0,
+        depth_min_deg=20.0,
+        depth_max_deg=140.0,
+        hip_ir_default_deg=10.0,
+        work_hip_flexion=Ramp(0.0, 90.0, bottom_per_depth=0.8),
+        work_knee_flexion=Ramp(0.0, 110.0, bottom_per_depth=1.0),
+        other_hip_flexion=Ramp(0.0, 90.0, bottom_per_depth=0.8),
+        other_knee_flexion=Ramp(0.0, 110.0, bottom_per_depth=1.0),
+        pelvis_tilt=Ramp(0.0, 15.0, bottom_per_depth=0.13),
+        plant_feet=True,
+        ankle_lateral_offset_m=0.05,
+        other_leg_planted=False,
+        other_leg_rotates=True,
+    ),
+    # Front-foot-elevated split squat: working = front leg on a 0.10 m plate; rear foot planted
+    # about 0.6 m behind, heel up (its ankle about 0.15 m high). Depths below 60 deg would pull
+    # the hip forward out of the rear leg's reach.
+    "split_squat": ExerciseTemplate(
+        posture="standing",
+        anchor="foot",
+        anchor_height_m=0.10,
+        depth_default_deg=100.0,
+        depth_min_deg=60.0,
+        depth_max_deg=125.0,
+        hip_ir_default_deg=10.0,
+        work_hip_flexion=Ramp(35.0, 85.0, bottom_per_depth=0.85),
+        work_knee_flexion=Ramp(30.0, 100.0, bottom_per_depth=1.0),
+        other_hip_flexion=Ramp(-15.0, -15.0),
+        other_knee_flexion=Ramp(15.0, 15.0),
+        pelvis_tilt=Ramp(0.0, 5.0, bottom_per_depth=0.05),
+        plant_feet=True,
+        ankle_lateral_offset_m=0.0,
+        other_leg_planted=True,
+        other_leg_rotates=True,
+    ),
+    # Step-up onto a 0.30 m box, simulated with the lead foot on the box throughout: the set
+    # starts and ends standing on the box, the trailing foot reaches the floor at the bottom.
+    # Lead hip flexion 79 deg at the bottom is [derived]: linear between 66 deg (0.20 m box)
+    # and 93 deg (0.41 m box) [src, domain notes section 6].
+    "step_up": ExerciseTemplate(
+        posture="standing",
+        anchor="foot",
+        anchor_height_m=0.30,
+        depth_default_deg=90.0,
+        depth_min_deg=40.0,
+        depth_max_deg=120.0,
+        hip_ir_default_deg=5.0,
+        work_hip_flexion=Ramp(0.0, 79.0, bottom_per_depth=0.8),
+        work_knee_flexion=Ramp(0.0, 90.0, bottom_per_depth=1.0),
+        other_hip_flexion=Ramp(0.0, -5.0),
+        other_knee_flexion=Ramp(0.0, 5.0),
+        pelvis_tilt=Ramp(0.0, 5.0, bottom_per_depth=0.05),
+        plant_feet=True,
+        ankle_lateral_offset_m=0.0,
+        other_leg_planted=False,
+        other_leg_rotates=False,
+    ),
+    # Staggered-stance hinge: working = lead leg, soft knee; rear foot planted half a step back.
+    # Hips go back: the lead thigh inclines from 10 to 0.8 x depth + 2 deg while the lead shank
+    # tips forward by 0.2 deg per degree of knee flexion beyond 10 deg.
+    "hinge": ExerciseTemplate(
+        posture="standing",
+        anchor="foot",
+        anchor_height_m=0.0,
+        depth_default_deg=25.0,
+        depth_min_deg=10.0,
+        depth_max_deg=45.0,
+        hip_ir_default_deg=10.0,
+        work_hip_flexion=Ramp(10.0, 77.0, bottom_per_depth=0.3),
+        work_knee_flexion=Ramp(10.0, 25.0, bottom_per_depth=1.0),
+        other_hip_flexion=Ramp(-10.0, -10.0),
+        other_knee_flexion=Ramp(15.0, 15.0),
+        pelvis_tilt=Ramp(0.0, 55.0, bottom_per_depth=-0.5),
+        plant_feet=True,
+        ankle_lateral_offset_m=0.0,
+        other_leg_planted=True,
+        other_leg_rotates=True,
+    ),
+    # Quiet standing (the calibration pose): all segments in their neutral orientation.
+    "rest": ExerciseTemplate(
+        posture="standing",
+        anchor="foot",
+        anchor_height_m=0.0,
+        depth_default_deg=0.0,
+        depth_min_deg=0.0,
+        depth_max_deg=0.0,
+        hip_ir_default_deg=0.0,
+        work_hip_flexion=_STILL_0,
+        work_knee_flexion=_STILL_0,
+        other_hip_flexion=_STILL_0,
+        other_knee_flexion=_STILL_0,
+        pelvis_tilt=_STILL_0,
+        plant_feet=True,
+        ankle_lateral_offset_m=0.0,
+        other_leg_planted=False,
+        other_leg_rotates=False,
+    ),
+    # Prone hip IR test: pelvis on a table (origin 0.85 m high), hips at 0 deg, tested knee at
+    # 90 deg [src: test protocol], femur rotated internally so the shank falls outward.
+    # IR default 35 deg: population mean [src, domain notes section 3].
+    "prone_ir": ExerciseTemplate(
+        posture="prone",
+        anchor="pelvis",
+        anchor_height_m=0.85,
+        depth_default_deg=90.0,
+        depth_min_deg=60.0,
+        depth_max_deg=120.0,
+        hip_ir_default_deg=35.0,
+        work_hip_flexion=_STILL_0,
+        work_knee_flexion=_HELD_AT_DEPTH_90,
+        other_hip_flexion=_STILL_0,
+        other_knee_flexion=_STILL_0,
+        pelvis_tilt=_STILL_0,
+        plant_feet=False,
+        ankle_lateral_offset_m=0.0,
+        other_leg_planted=False,
+        other_leg_rotates=False,
+    ),
+    # Seated hip IR test: hips and knees at 90 deg [src: test protocol], pelvis origin 0.55 m
+    # high. IR default 33 deg: midpoint of population means 28-38 deg [derived from src].
+    "seated_ir": ExerciseTemplate(
+        posture="seated",
+        anchor="pelvis",
+        anchor_height_m=0.55,
+        depth_default_deg=90.0,
+        depth_min_deg=60.0,
+        depth_max_deg=120.0,
+        hip_ir_default_deg=33.0,
+        work_hip_flexion=_STILL_90,
+        work_knee_flexion=_HELD_AT_DEPTH_90,
+        other_hip_flexion=_STILL_90,
+        other_knee_flexion=_STILL_90,
+        pelvis_tilt=_STILL_0,
+        plant_feet=False,
+        ankle_lateral_offset_m=0.0,
+        other_leg_planted=False,
+        other_leg_rotates=False,
+    ),
+}
+
+
+def quat_world_pelvis_base_wxyz(posture: Posture) -> FloatArray:
+    """Pelvis orientation of a base posture before tilt, obliquity and yaw, ``wxyz``, ``(4,)``.
+
+    Standing and seated: the neutral segment frame, facing world +X. Prone: the standing frame
+    pitched forward by 90 deg about world Y, so the head points to world +X and the face down.
+    """
+    if posture in ("standing", "seated"):
+        return QUAT_WORLD_SEGMENT_NEUTRAL_WXYZ.copy()
+    if posture == "prone":
+        pitch = quat_from_axis_angle(np.array([0.0, 1.0, 0.0]), np.pi / 2)
+        return quat_multiply(pitch, QUAT_WORLD_SEGMENT_NEUTRAL_WXYZ)
+    raise ValueError(f"unknown posture {posture!r}")

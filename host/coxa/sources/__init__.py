@@ -1,0 +1,5 @@
+"""Frame sources: the host side of board links."""
+
+from coxa.sources._link import LinkDecoder
+
+__all__ = ["LinkDecoder"]

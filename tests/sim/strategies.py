@@ -1,0 +1,59 @@
+"""Hypothesis strategies for simulator parameters (shared by the tests in this folder)."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from coxa.geometry import Side
+from coxa.sim import EXERCISES, TEMPLATES, Exercise, MotionParams
+
+#: Exercises with reps (everything except standing rest).
+MOVING_EXERCISES: tuple[Exercise, ...] = tuple(e for e in EXERCISES if e != "rest")
+#: Exercises whose working foot is fixed in the room.
+FOOT_ANCHORED: tuple[Exercise, ...] = tuple(e for e in EXERCISES if TEMPLATES[e].anchor == "foot")
+
+sides: st.SearchStrategy[Side] = st.sampled_from(("r", "l"))
+
+
+def _angle(limit_deg: float) -> st.SearchStrategy[float]:
+    return st.floats(-limit_deg, limit_deg, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def motion_params(
+    draw: st.DrawFn,
+    exercises: tuple[Exercise, ...] = EXERCISES,
+    *,
+    spreads: bool = False,
+    pelvis: bool = True,
+) -> MotionParams:
+    """Random but valid parameters: reps 1-8, depth in the exercise's range, IR -10..40 deg,
+    pelvis offsets and excursions up to 10 deg (``pelvis=False``: none), short rests."""
+    exercise = draw(st.sampled_from(exercises))
+    template = TEMPLATES[exercise]
+    depth = draw(st.floats(template.depth_min_deg, template.depth_max_deg))
+    spread = st.floats(0.0, 5.0) if spreads else st.just(0.0)
+    pelvis_angle = _angle(10.0) if pelvis else st.just(0.0)
+    return MotionParams(
+        exercise=exercise,
+        reps=draw(st.integers(1, 8)),
+        depth_deg=depth,
+        depth_spread_deg=draw(spread),
+        descent_s=draw(st.floats(0.5, 2.5)),
+        bottom_pause_s=draw(st.floats(0.0, 1.0)),
+        ascent_s=draw(st.floats(0.5, 2.5)),
+        top_pause_s=draw(st.floats(0.0, 1.0)),
+        hip_ir_bottom_deg=draw(st.floats(-10.0, 40.0)),
+        hip_ir_other_bottom_deg=draw(st.none() | st.floats(-10.0, 40.0)),
+        hip_ir_spread_deg=draw(spread),
+        pelvis_tilt_offset_deg=draw(pelvis_angle),
+        pelvis_obliquity_offset_deg=draw(pelvis_angle),
+        pelvis_yaw_offset_deg=draw(pelvis_angle),
+        pelvis_tilt_excursion_deg=draw(pelvis_angle),
+        pelvis_obliquity_excursion_deg=draw(pelvis_angle),
+        pelvis_yaw_excursion_deg=draw(pelvis_angle),
+        side=draw(sides),
+        rest_before_s=draw(st.floats(0.0, 3.0)),
+        rest_after_s=draw(st.floats(0.0, 2.0)),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
