@@ -125,22 +125,7 @@ def ack_vector(
     return _vector(name, "ack", description, fields, hex=ack.encode().hex())
 
 
-STATUS_FIELDS = (
-    "board_id",
-    "segment",
-    "fw_major",
-    "fw_minor",
-    "fw_patch",
-    "battery_mv",
-    "fifo_fill",
-    "fifo_capacity",
-    "samples_dropped",
-    "temperature_centi_c",
-    "rate_hz",
-    "mode",
-    "state",
-    "newest_seq",
-)
+STATUS_FIELDS = wire.STATUS_FIELD_NAMES
 
 
 def status_vector(name: str, description: str, **fields: int) -> Vector:

@@ -1451,6 +1451,25 @@ def _check_status(
     _check_int(newest_seq, 0, _U32_MASK, "newest_seq")
 
 
+STATUS_FIELD_NAMES = (
+    "board_id",
+    "segment",
+    "fw_major",
+    "fw_minor",
+    "fw_patch",
+    "battery_mv",
+    "fifo_fill",
+    "fifo_capacity",
+    "samples_dropped",
+    "temperature_centi_c",
+    "rate_hz",
+    "mode",
+    "state",
+    "newest_seq",
+)
+"""Names of the status fields after version and kind, in wire order (``Status`` attributes)."""
+
+
 class Status:
     """A status frame (board to host): identity, health and configuration.
 

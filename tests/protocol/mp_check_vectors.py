@@ -163,22 +163,7 @@ def check_ack(v):
     check_frame_errors(data)
 
 
-STATUS_FIELDS = (
-    "board_id",
-    "segment",
-    "fw_major",
-    "fw_minor",
-    "fw_patch",
-    "battery_mv",
-    "fifo_fill",
-    "fifo_capacity",
-    "samples_dropped",
-    "temperature_centi_c",
-    "rate_hz",
-    "mode",
-    "state",
-    "newest_seq",
-)
+STATUS_FIELDS = wire.STATUS_FIELD_NAMES
 
 
 def check_status(v):

@@ -35,22 +35,7 @@ Vector = dict[str, Any]
 VECTORS: list[Vector] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 SUMMARY = re.compile(r"^VECTORS_CHECKED (\d+) FAILED (\d+) TOTAL (\d+)$", re.MULTILINE)
 
-STATUS_FIELDS = (
-    "board_id",
-    "segment",
-    "fw_major",
-    "fw_minor",
-    "fw_patch",
-    "battery_mv",
-    "fifo_fill",
-    "fifo_capacity",
-    "samples_dropped",
-    "temperature_centi_c",
-    "rate_hz",
-    "mode",
-    "state",
-    "newest_seq",
-)
+STATUS_FIELDS = wire.STATUS_FIELD_NAMES
 
 
 def _of_type(vtype: str) -> list[Vector]:
