@@ -58,7 +58,7 @@ def render_live(state: LiveState) -> list[str]:
     label = rotation_label(state.hip_reference)
     phase = "in rep" if state.in_rep else "between reps"
     lines = [
-        f"t = {state.t_s:6.1f} s   {state.status:<34} reps: {state.reps:<3} ({phase})",
+        f"t = {state.t_s:6.1f} s   {state.status:<44} reps: {state.reps:<3} ({phase})",
         f"          {label:>13}   knee flexion",
     ]
     for side in ("r", "l"):
