@@ -11,6 +11,8 @@ from coxa.sim import EXERCISES, TEMPLATES, Exercise, MotionParams
 MOVING_EXERCISES: tuple[Exercise, ...] = tuple(e for e in EXERCISES if e != "rest")
 #: Exercises whose working foot is fixed in the room.
 FOOT_ANCHORED: tuple[Exercise, ...] = tuple(e for e in EXERCISES if TEMPLATES[e].anchor == "foot")
+#: Exercises done standing: they start in the neutral (calibration) pose.
+STANDING: tuple[Exercise, ...] = tuple(e for e in EXERCISES if TEMPLATES[e].posture == "standing")
 
 sides: st.SearchStrategy[Side] = st.sampled_from(("r", "l"))
 
@@ -28,7 +30,8 @@ def motion_params(
     pelvis: bool = True,
 ) -> MotionParams:
     """Random but valid parameters: reps 1-8, depth in the exercise's range, IR -10..40 deg,
-    pelvis offsets and excursions up to 10 deg (``pelvis=False``: none), short rests."""
+    pelvis offsets and excursions up to 10 deg (``pelvis=False``: none), short rests, a setup
+    of 0.5-2.5 s or none (0: the set starts in the top position)."""
     exercise = draw(st.sampled_from(exercises))
     template = TEMPLATES[exercise]
     depth = draw(st.floats(template.depth_min_deg, template.depth_max_deg))
@@ -55,5 +58,6 @@ def motion_params(
         side=draw(sides),
         rest_before_s=draw(st.floats(0.0, 3.0)),
         rest_after_s=draw(st.floats(0.0, 2.0)),
+        setup_s=draw(st.just(0.0) | st.floats(0.5, 2.5)),
         seed=draw(st.integers(0, 2**32 - 1)),
     )

@@ -18,13 +18,31 @@ from coxa.geometry import (
     quat_rotate,
 )
 from coxa.sim import EXERCISES, TEMPLATES, Exercise, Motion, MotionParams, MotionState
-from tests.sim.strategies import FOOT_ANCHORED, MOVING_EXERCISES, motion_params
+from tests.sim.strategies import FOOT_ANCHORED, MOVING_EXERCISES, STANDING, motion_params
 
 SIDES: tuple[Side, Side] = ("r", "l")
+SEGMENTS = ("pelvis", "femur_r", "femur_l", "tibia_r", "tibia_l")
 
 
 def _dense(motion: Motion, step_s: float = 0.01) -> MotionState:
     return motion.evaluate(np.arange(-0.5, motion.duration_s + 0.5, step_s))
+
+
+def _assert_c2(state: MotionState, dt: float, fastest_s: float) -> None:
+    """Joint centres move with bounded acceleration and jerk (C2 in time), sampled every ``dt``.
+
+    Bounds for a minimum-jerk move of up to 1 m in ``fastest_s`` seconds: 5.8 / T^2 and
+    60 / T^3, doubled. A C1 profile would jump by about 5 / T^2 in one step.
+    """
+    for side in SIDES:
+        for position in (
+            state.ankle_m(side),
+            state.origin_m("tibia_r" if side == "r" else "tibia_l"),
+            state.position_pelvis_m,
+        ):
+            acc = np.diff(position, 2, axis=0) / dt**2
+            assert np.abs(acc).max() < 12.0 / fastest_s**2
+            assert np.abs(np.diff(acc, axis=0)).max() < 120.0 / fastest_s**3 * dt
 
 
 @settings(max_examples=30)
@@ -91,10 +109,12 @@ def test_the_working_foot_stays_put(params: MotionParams) -> None:
 @settings(max_examples=20)
 @given(motion_params(("split_squat", "hinge"), pelvis=False), st.floats(-5.0, 5.0))
 def test_the_rear_foot_stays_put(params: MotionParams, tilt_deg: float) -> None:
+    # From the end of the setup on: before it the athlete stands in the neutral pose, feet side
+    # by side, and the setup steps the rear foot back to where it then stays.
     params = dataclasses.replace(params, pelvis_tilt_offset_deg=tilt_deg)
     motion = Motion(params)
-    state = _dense(motion)
-    ankle = state.ankle_m(motion.other_side)
+    t = np.arange(motion.schedule.first_start_s, motion.duration_s + 0.5, 0.01)
+    ankle = motion.evaluate(t).ankle_m(motion.other_side)
     assert np.linalg.norm(ankle - ankle[0], axis=1).max() < 0.01
 
 
@@ -145,17 +165,11 @@ def test_every_exercise_runs_without_nan(params: MotionParams) -> None:
 @settings(max_examples=15)
 @given(motion_params(MOVING_EXERCISES))
 def test_segment_positions_are_smooth(params: MotionParams) -> None:
-    # C2 in time: acceleration bounded and changing by a bounded jerk per step. Bounds for a
-    # minimum-jerk move of up to 1 m in T seconds: 5.8 / T^2 and 60 / T^3, doubled. A C1 profile
-    # would jump by about 5 / T^2 in one step.
+    # C2 in time: acceleration bounded and changing by a bounded jerk per step.
     dt = 1e-3
-    fastest_s = min(params.descent_s, params.ascent_s)
-    state = _dense(Motion(params), dt)
-    for side in SIDES:
-        for position in (state.ankle_m(side), state.position_knee_r_m, state.position_pelvis_m):
-            acc = np.diff(position, 2, axis=0) / dt**2
-            assert np.abs(acc).max() < 12.0 / fastest_s**2
-            assert np.abs(np.diff(acc, axis=0)).max() < 120.0 / fastest_s**3 * dt
+    motion = Motion(params)
+    moves = (params.descent_s, params.ascent_s, motion.schedule.setup_s)
+    _assert_c2(_dense(motion, dt), dt, min(m for m in moves if m > 0))
 
 
 def test_default_set_starts_with_a_standing_rest() -> None:
@@ -180,6 +194,115 @@ def test_quiet_standing_is_the_neutral_pose() -> None:
         state.position_pelvis_m[:, 2],
         body.ankle_height_m + body.thigh_length_m + body.shank_length_m,
     )
+
+
+def _with_setup(params: MotionParams, setup_s: float) -> MotionParams:
+    """At least 0.5 s of initial rest and a setup, so the set starts in the neutral pose."""
+    return dataclasses.replace(
+        params, rest_before_s=max(params.rest_before_s, 0.5), setup_s=setup_s
+    )
+
+
+@settings(max_examples=40)
+@given(motion_params(STANDING, spreads=True), st.floats(0.5, 2.5))
+def test_standing_sets_start_in_the_neutral_pose(params: MotionParams, setup_s: float) -> None:
+    # What the pipeline calibrates on: every angle 0, the femurs apart by the stance width only.
+    params = _with_setup(params, setup_s)
+    state = Motion(params).evaluate(np.linspace(-1.0, params.rest_before_s, 60))
+    np.testing.assert_array_equal(state.rep_index[:-1], -1)  # a rep may start at the end
+    np.testing.assert_allclose(state.pelvis_angles_deg, 0.0, atol=1e-9)
+    for side in SIDES:
+        hip, knee = state.hip_angles_deg(side), state.knee_angles_deg(side)
+        np.testing.assert_allclose(hip[:, [0, 2]], 0.0, atol=1e-9)
+        np.testing.assert_allclose(knee, 0.0, atol=1e-9)
+        np.testing.assert_allclose(hip[:, 1], state.hip_angles_r_deg[0, 1], atol=1e-9)
+        assert abs(hip[0, 1]) < 5.0  # feet at most 0.05 m outside the hips
+    # Feet side by side at the working foot's height, symmetric about the pelvis.
+    right, left = state.position_ankle_r_m, state.position_ankle_l_m
+    np.testing.assert_allclose(right[:, [0, 2]], left[:, [0, 2]], atol=1e-9)
+    np.testing.assert_allclose(
+        right[:, 1] + left[:, 1], 2 * state.position_pelvis_m[:, 1], atol=1e-9
+    )
+    for segment in SEGMENTS:  # still
+        quat = state.quat_world_wxyz(segment)
+        np.testing.assert_allclose(quat_angle_rad(quat, quat[0]), 0.0, atol=1e-12)
+
+
+@settings(max_examples=25)
+@given(motion_params(STANDING, spreads=True), st.floats(0.5, 2.5))
+def test_the_setup_moves_smoothly_into_the_top_position(
+    params: MotionParams, setup_s: float
+) -> None:
+    params = _with_setup(params, setup_s)
+    motion = Motion(params)
+    sch = motion.schedule
+    assert sch.setup_s in (setup_s, 0.0)  # 0: the top position is the neutral pose
+    assert sch.first_start_s == params.rest_before_s + sch.setup_s
+    dt = 1e-3
+    state = motion.evaluate(np.arange(params.rest_before_s - 0.2, sch.first_start_s + 1.0, dt))
+    _assert_c2(state, dt, min(setup_s, params.descent_s))
+    work = state.ankle_m(params.side)
+    assert np.linalg.norm(work - work[0], axis=1).max() < 1e-9  # the working foot is planted
+    np.testing.assert_array_equal(state.rep_index[state.t_s < sch.first_start_s], -1)
+    # The setup ends in the top position the reps come back to (other leg planted there).
+    back_at_top = sch.end_t_s[0] if sch.reps else motion.duration_s
+    ends = motion.evaluate(np.array([sch.first_start_s, back_at_top]))
+    for field in dataclasses.fields(MotionState):
+        if field.name.startswith(("quat_", "position_")):
+            value = getattr(ends, field.name)
+            np.testing.assert_allclose(value[0], value[1], atol=1e-9, err_msg=field.name)
+
+
+@pytest.mark.parametrize("exercise", STANDING)
+@pytest.mark.parametrize("side", SIDES)
+def test_default_standing_sets_calibrate_on_the_neutral_pose(
+    exercise: Exercise, side: Side
+) -> None:
+    params = MotionParams(exercise=exercise, side=side)
+    motion = Motion(params)
+    state = motion.evaluate(np.linspace(0.0, params.rest_before_s, 30))
+    for s in SIDES:
+        for angles in (state.hip_angles_deg(s), state.knee_angles_deg(s)):
+            assert np.abs(angles[:, [0, 2]]).max() < 0.5
+    # Adduction from the stance width only, the same on both sides.
+    np.testing.assert_allclose(state.hip_angles_r_deg[:, 1], state.hip_angles_l_deg[:, 1])
+    # Only the exercises whose top position is not the neutral pose spend time on the setup.
+    moves = exercise in ("split_squat", "hinge")
+    assert motion.schedule.setup_s == (params.setup_s if moves else 0.0)
+    starts = motion.rep_truth.start_t_s
+    expected = params.rest_before_s + motion.schedule.setup_s + 5.0 * np.arange(starts.size)
+    np.testing.assert_allclose(starts, expected)
+
+
+def test_the_split_squat_steps_back_from_the_neutral_pose() -> None:
+    motion = Motion(MotionParams(exercise="split_squat", reps=1))
+    sch = motion.schedule
+    assert sch.setup_s == 1.5
+    assert motion.duration_s == pytest.approx(3.0 + 1.5 + 4.0 + 2.0)
+    state = motion.evaluate(np.array([0.0, sch.first_start_s]))
+    np.testing.assert_allclose(state.hip_angles_r_deg[1], [25.0, 0.0, 0.0], atol=1e-9)
+    assert state.knee_angles_r_deg[1, 0] == pytest.approx(15.0, abs=1e-9)
+    assert state.knee_angles_l_deg[1, 0] < 20.0  # both knees nearly straight at the top
+    rear = state.position_ankle_l_m
+    assert 0.5 < rear[0, 0] - rear[1, 0] < 0.7  # the rear foot stepped back about 0.6 m
+
+
+def test_no_setup_starts_in_the_top_position() -> None:
+    motion = Motion(MotionParams(exercise="split_squat", reps=1, setup_s=0.0))
+    assert motion.rep_truth.start_t_s[0] == motion.params.rest_before_s
+    state = motion.evaluate(np.array([0.0]))
+    np.testing.assert_allclose(state.hip_angles_r_deg[0], [25.0, 0.0, 0.0], atol=1e-9)
+    with pytest.raises(ValueError, match="setup_s"):
+        MotionParams(setup_s=-1.0)
+
+
+@pytest.mark.parametrize("exercise", ["prone_ir", "seated_ir"])
+def test_clinical_tests_start_in_position(exercise: Exercise) -> None:
+    motion = Motion(MotionParams(exercise=exercise, reps=1, setup_s=2.0))
+    assert motion.schedule.setup_s == 0.0
+    assert motion.rep_truth.start_t_s[0] == motion.params.rest_before_s
+    state = motion.evaluate(np.array([0.0, motion.rep_truth.start_t_s[0]]))
+    np.testing.assert_allclose(state.knee_angles_deg(motion.working_side)[:, 0], 90.0)
 
 
 @pytest.mark.parametrize("side", SIDES)

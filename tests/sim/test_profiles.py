@@ -1,4 +1,5 @@
-"""Time profiles: the minimum-jerk blend is C2, and the rep schedule puts reps where it says."""
+"""Time profiles: the minimum-jerk blend is C2, and the rep schedule puts the setup and the reps
+where it says."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ schedules = st.builds(
     ascent_s=st.floats(0.3, 3.0),
     top_pause_s=st.floats(0.0, 1.0),
     rest_after_s=st.floats(0.0, 4.0),
+    setup_s=st.just(0.0) | st.floats(0.3, 3.0),
 )
 
 
@@ -67,10 +69,28 @@ def test_progress_is_smooth(schedule: RepSchedule) -> None:
     assert np.all((s >= 0) & (s <= 1))
 
 
+@settings(max_examples=40)
+@given(schedules)
+def test_setup_goes_from_neutral_to_the_top_before_the_first_rep(schedule: RepSchedule) -> None:
+    assert schedule.start_t_s[0] == schedule.rest_before_s + schedule.setup_s
+    t = np.arange(-0.5, schedule.duration_s + 0.5, 1e-3)
+    w = schedule.setup_progress(t)
+    before, after = t <= schedule.rest_before_s, t >= schedule.start_t_s[0]
+    np.testing.assert_array_equal(w[after], 1.0)
+    np.testing.assert_array_equal(w[before], 0.0 if schedule.setup_s > 0 else 1.0)
+    np.testing.assert_array_equal(schedule.progress(t[~after]), 0.0)  # no rep during the setup
+    assert np.all(np.diff(w) >= 0)
+    if schedule.setup_s > 0:
+        acc = np.diff(w, 2) / 1e-3**2
+        assert np.abs(np.diff(acc)).max() <= 1.5 * 60.0 / schedule.setup_s**3 * 1e-3
+
+
 def test_no_reps_means_all_rest() -> None:
     schedule = RepSchedule(2.0, 0, 1.0, 0.0, 1.0, 0.0, 3.0)
     assert schedule.duration_s == 5.0
     np.testing.assert_array_equal(schedule.progress(np.linspace(0, 5, 11)), 0.0)
+    with_setup = RepSchedule(2.0, 0, 1.0, 0.0, 1.0, 0.0, 3.0, setup_s=1.5)
+    assert with_setup.duration_s == 6.5
 
 
 def test_invalid_tempo_is_rejected() -> None:
@@ -78,3 +98,5 @@ def test_invalid_tempo_is_rejected() -> None:
         RepSchedule(1.0, 3, 0.0, 0.5, 1.0, 0.5, 1.0)
     with pytest.raises(ValueError, match=">= 0"):
         RepSchedule(-1.0, 3, 1.0, 0.5, 1.0, 0.5, 1.0)
+    with pytest.raises(ValueError, match="setup_s"):
+        RepSchedule(1.0, 3, 1.0, 0.5, 1.0, 0.5, 1.0, setup_s=-0.5)

@@ -10,8 +10,13 @@ relative to the pelvis; pelvis tilt is anterior-positive, relative to the base p
 Every number below is an [assumption] (a plausible posture chosen for this simulator) unless
 its comment says otherwise. Sagittal consistency was [derived] for each exercise: the world
 forward inclination of the working shank is ``hip flexion - knee flexion - pelvis tilt``
-(negative when the knee is ahead of the ankle) and stays within about -40..+5 deg over the
+(negative when the knee is ahead of the ankle) and stays within about -40..+10 deg over the
 allowed depth range.
+
+Standing sets start in the neutral pose (all angles 0) and move into the top position before
+the first rep (``MotionParams.setup_s``). The pipeline calibrates on that neutral rest, so the
+knees read their true flexion at the top: every top position keeps both knees below 20 deg,
+the end threshold of the rep counter (:class:`coxa.analysis.RepParams`).
 """
 
 from __future__ import annotations
@@ -152,8 +157,9 @@ TEMPLATES: dict[Exercise, ExerciseTemplate] = {
         other_leg_rotates=True,
     ),
     # Front-foot-elevated split squat: working = front leg on a 0.10 m plate; rear foot planted
-    # about 0.6 m behind, heel up (its ankle about 0.15 m high). Depths below 60 deg would pull
-    # the hip forward out of the rear leg's reach.
+    # about 0.6 m behind, heel up (its ankle about 0.2 m high). At the top both knees are at
+    # 15 deg, the front knee about 10 deg behind its ankle. Depths below 60 deg would pull the
+    # hip forward out of the rear leg's reach.
     "split_squat": ExerciseTemplate(
         posture="standing",
         anchor="foot",
@@ -162,8 +168,8 @@ TEMPLATES: dict[Exercise, ExerciseTemplate] = {
         depth_min_deg=60.0,
         depth_max_deg=125.0,
         hip_ir_default_deg=10.0,
-        work_hip_flexion=Ramp(35.0, 85.0, bottom_per_depth=0.85),
-        work_knee_flexion=Ramp(30.0, 100.0, bottom_per_depth=1.0),
+        work_hip_flexion=Ramp(25.0, 85.0, bottom_per_depth=0.85),
+        work_knee_flexion=Ramp(15.0, 100.0, bottom_per_depth=1.0),
         other_hip_flexion=Ramp(-15.0, -15.0),
         other_knee_flexion=Ramp(15.0, 15.0),
         pelvis_tilt=Ramp(0.0, 5.0, bottom_per_depth=0.05),

@@ -1,9 +1,11 @@
 """Ground-truth motion of pelvis, thighs and shanks for one set of an exercise.
 
-The pelvis orientation and the hip and knee angles are commanded (smooth profiles of the rep
-progress, see :mod:`coxa.sim._profiles`); segment orientations follow by composition
-``pelvis ⊗ hip ⊗ knee``. Positions come from the chain anchored at the working foot (the pelvis
-is placed so that the working ankle stays put) or, for the clinical tests, at the pelvis.
+The pelvis orientation and the hip and knee angles are commanded (smooth profiles of the setup
+and rep progress, see :mod:`coxa.sim._profiles`); segment orientations follow by composition
+``pelvis ⊗ hip ⊗ knee``. A standing set starts in the neutral pose (the calibration pose: pelvis,
+hip and knee angles 0, feet side by side at the stance width) and moves into the exercise's top
+position before the first rep. Positions come from the chain anchored at the working foot (the
+pelvis is placed so that the working ankle stays put) or, for the clinical tests, at the pelvis.
 Everything is vectorised over an array of arbitrary times, because each board samples on its
 own drifting clock.
 
@@ -101,8 +103,17 @@ class MotionParams:
     side : {'r', 'l'}
         Working leg: lead, front or tested leg; its foot is the anchored one. Default 'r'.
     rest_before_s, rest_after_s : float
-        Still time before the first and after the last rep, seconds. Defaults 3.0 [assumption:
-        the pipeline calibrates on the initial rest, which needs at least 2-3 s] and 2.0.
+        Still time before the setup (in the neutral pose) and after the last rep (in the top
+        position), seconds. Defaults 3.0 [assumption: the pipeline calibrates on the initial
+        rest, which needs at least 2-3 s] and 2.0 [assumption].
+    setup_s : float
+        Standing exercises: minimum-jerk move from the neutral pose (every pelvis, hip and
+        knee angle 0, hip adduction as the stance width implies) into the top position, right
+        after the initial rest, seconds. Skipped (no time) when the top position is the
+        neutral pose (squat, step-up, rest without pelvis offsets) and in the clinical tests,
+        which start in position. 0: the set starts in the top position, so the initial rest
+        is not the neutral pose. Default 1.5 [assumption: one deliberate step into the
+        stance].
     screw_home_deg : float
         Tibial internal rotation gained from full extension to ``screw_home_range_deg`` of knee
         flexion, degrees. Default 7 [src].
@@ -135,6 +146,7 @@ class MotionParams:
     side: Side = "r"
     rest_before_s: float = 3.0
     rest_after_s: float = 2.0
+    setup_s: float = 1.5
     screw_home_deg: float = 7.0
     screw_home_range_deg: float = 30.0
     body: Anthropometry = field(default_factory=Anthropometry)
@@ -155,6 +167,8 @@ class MotionParams:
                 )
         if self.depth_spread_deg < 0 or self.hip_ir_spread_deg < 0:
             raise ValueError("spreads must be >= 0")
+        if self.setup_s < 0:
+            raise ValueError(f"setup_s must be >= 0, got {self.setup_s}")
         if self.screw_home_range_deg <= 0:
             raise ValueError("screw_home_range_deg must be positive")
 
@@ -168,7 +182,7 @@ class MotionState:
     t_s : ndarray, shape (N,)
         Times, seconds.
     progress : ndarray, shape (N,)
-        Rep progress, 0 at the top, 1 at the bottom.
+        Rep progress, 0 at the top (and in the setup), 1 at the bottom.
     rep_index : ndarray of int64, shape (N,)
         Index of the rep in progress (from its start to its end time), -1 between reps.
     quat_world_pelvis_wxyz, quat_world_femur_r_wxyz, quat_world_femur_l_wxyz,
@@ -296,11 +310,12 @@ class RepTruth:
 
 
 def _ramp(
-    ramp: Ramp, top_offset_deg: float, rep_offset_deg: FloatArray, s: FloatArray
+    ramp: Ramp, top_offset_deg: float, rep_offset_deg: FloatArray, w: FloatArray, s: FloatArray
 ) -> FloatArray:
-    """Degrees: the ramp's top value blended toward each rep's bottom value by progress ``s``."""
+    """Degrees: 0 (neutral) blended to the ramp's top value by the setup progress ``w``, then
+    toward each rep's bottom value by the rep progress ``s``."""
     top = ramp.top(top_offset_deg)
-    return top + s * (ramp.bottom(rep_offset_deg) - top)
+    return w * top + s * (ramp.bottom(rep_offset_deg) - top)
 
 
 @dataclass(frozen=True, eq=False)
@@ -346,6 +361,11 @@ class Motion:
         self.template: ExerciseTemplate = TEMPLATES[params.exercise]
         t = self.template
         reps = 0 if params.exercise == "rest" else params.reps
+        self.working_side: Side = params.side
+        self.other_side: Side = "l" if params.side == "r" else "r"
+        self.depth_deg: float = (
+            t.depth_default_deg if params.depth_deg is None else params.depth_deg
+        )
         self.schedule = RepSchedule(
             rest_before_s=params.rest_before_s,
             reps=reps,
@@ -354,11 +374,7 @@ class Motion:
             ascent_s=params.ascent_s,
             top_pause_s=params.top_pause_s,
             rest_after_s=params.rest_after_s,
-        )
-        self.working_side: Side = params.side
-        self.other_side: Side = "l" if params.side == "r" else "r"
-        self.depth_deg: float = (
-            t.depth_default_deg if params.depth_deg is None else params.depth_deg
+            setup_s=params.setup_s if self._top_is_off_neutral() else 0.0,
         )
         self.hip_ir_bottom_deg: float = (
             t.hip_ir_default_deg if params.hip_ir_bottom_deg is None else params.hip_ir_bottom_deg
@@ -392,23 +408,52 @@ class Motion:
         else:
             self._anchor_m = np.array([0.0, 0.0, t.anchor_height_m])
         self._quat_base_wxyz = quat_world_pelvis_base_wxyz(t.posture)
+        zero = np.zeros(1)
         self._other_ankle_target_m = np.zeros(3)
+        # The other leg of a planted stance in the neutral pose and at the top (solved, so that
+        # the setup's commanded step ends exactly where the planted solution takes over).
+        self._other_neutral = self._commanded_leg(self.other_side, zero, zero, zero)
+        self._other_top = self._other_neutral
         if t.other_leg_planted:
-            top = self._state(np.zeros(1), np.zeros(1), np.zeros(1, dtype=np.int64), solve=False)
+            top = self._state(zero, np.ones(1), zero, np.zeros(1, dtype=np.int64), solve=False)
             self._other_ankle_target_m = top.ankle_m(self.other_side)[0]
+            self._other_top = self._planted_leg(
+                self.other_side, zero, top.quat_world_pelvis_wxyz, top.position_pelvis_m
+            )
         _log.debug(
-            "motion %s: %d reps, depth %.1f deg, IR %.1f/%.1f deg, %.2f s",
+            "motion %s: %d reps, depth %.1f deg, IR %.1f/%.1f deg, setup %.2f s, %.2f s",
             params.exercise,
             reps,
             self.depth_deg,
             self.hip_ir_bottom_deg,
             self.hip_ir_other_bottom_deg,
+            self.schedule.setup_s,
             self.duration_s,
         )
 
+    def _top_is_off_neutral(self) -> bool:
+        """Whether a standing exercise's top position differs from the neutral pose."""
+        if self.template.posture != "standing":
+            return False
+        p, tpl = self.params, self.template
+        offset = self.depth_deg - tpl.depth_default_deg
+        ramps = (
+            tpl.work_hip_flexion,
+            tpl.work_knee_flexion,
+            tpl.other_hip_flexion,
+            tpl.other_knee_flexion,
+            tpl.pelvis_tilt,
+        )
+        pelvis = (
+            p.pelvis_tilt_offset_deg,
+            p.pelvis_obliquity_offset_deg,
+            p.pelvis_yaw_offset_deg,
+        )
+        return any(r.top(offset) != 0 for r in ramps) or any(a != 0 for a in pelvis)
+
     @property
     def duration_s(self) -> float:
-        """Length of the set including both rests, seconds."""
+        """Length of the set including both rests and the setup, seconds."""
         return self.schedule.duration_s
 
     def evaluate(self, t_s: ArrayLike) -> MotionState:
@@ -417,8 +462,8 @@ class Motion:
         Parameters
         ----------
         t_s : array_like, shape (N,)
-            Times in seconds, in any order; a scalar counts as ``N = 1``. Before 0 and after
-            ``duration_s`` the athlete holds the rest posture.
+            Times in seconds, in any order; a scalar counts as ``N = 1``. Before 0 the athlete
+            holds the initial (neutral) pose, after ``duration_s`` the top position.
 
         Returns
         -------
@@ -428,8 +473,8 @@ class Motion:
         t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         if t.ndim != 1:
             raise ValueError(f"t_s must be one-dimensional, got shape {t.shape}")
-        idx = self.schedule.rep_index(t)
-        return self._state(t, self.schedule.progress(t), idx, solve=True)
+        sch = self.schedule
+        return self._state(t, sch.setup_progress(t), sch.progress(t), sch.rep_index(t), solve=True)
 
     @cached_property
     def rep_truth(self) -> RepTruth:
@@ -501,19 +546,22 @@ class Motion:
             hip = np.stack([hip_flexion_deg, np.zeros_like(ir_deg), ir_deg], axis=-1)
         return _Leg(hip_deg=hip, knee_deg=self._knee_deg(knee_flexion_deg))
 
-    def _state(self, t_s: FloatArray, s: FloatArray, idx: IntArray, *, solve: bool) -> MotionState:
-        """Truth for progress ``s`` and rep indices ``idx`` (``solve=False``: the other leg as
-        commanded even when the exercise plants it; used to find where it is planted)."""
+    def _state(
+        self, t_s: FloatArray, w: FloatArray, s: FloatArray, idx: IntArray, *, solve: bool
+    ) -> MotionState:
+        """Truth for setup progress ``w``, rep progress ``s`` and rep indices ``idx``
+        (``solve=False``: the other leg as commanded even when the exercise plants it; used to
+        find where it is planted)."""
         p, tpl, body = self.params, self.template, self.params.body
         top_offset = self.depth_deg - tpl.depth_default_deg
         rep_offset = self.rep_depth_deg[idx] - tpl.depth_default_deg
         pelvis_deg = np.stack(
             [
-                _ramp(tpl.pelvis_tilt, top_offset, rep_offset, s)
-                + p.pelvis_tilt_offset_deg
+                _ramp(tpl.pelvis_tilt, top_offset, rep_offset, w, s)
+                + w * p.pelvis_tilt_offset_deg
                 + s * p.pelvis_tilt_excursion_deg,
-                p.pelvis_obliquity_offset_deg + s * p.pelvis_obliquity_excursion_deg,
-                p.pelvis_yaw_offset_deg + s * p.pelvis_yaw_excursion_deg,
+                w * p.pelvis_obliquity_offset_deg + s * p.pelvis_obliquity_excursion_deg,
+                w * p.pelvis_yaw_offset_deg + s * p.pelvis_yaw_excursion_deg,
             ],
             axis=-1,
         )
@@ -521,8 +569,8 @@ class Motion:
 
         work = self._commanded_leg(
             self.working_side,
-            _ramp(tpl.work_hip_flexion, top_offset, rep_offset, s),
-            _ramp(tpl.work_knee_flexion, top_offset, rep_offset, s),
+            _ramp(tpl.work_hip_flexion, top_offset, rep_offset, w, s),
+            _ramp(tpl.work_knee_flexion, top_offset, rep_offset, w, s),
             s * self.rep_hip_ir_working_deg[idx],
         )
         q_femur_w = quat_multiply(
@@ -540,12 +588,12 @@ class Motion:
 
         other_ir = s * self.rep_hip_ir_other_deg[idx]
         if solve and tpl.other_leg_planted:
-            other = self._planted_leg(self.other_side, other_ir, q_pelvis, pelvis_m)
+            other = self._stepping_leg(w, other_ir, q_pelvis, pelvis_m)
         else:
             other = self._commanded_leg(
                 self.other_side,
-                _ramp(tpl.other_hip_flexion, top_offset, rep_offset, s),
-                _ramp(tpl.other_knee_flexion, top_offset, rep_offset, s),
+                _ramp(tpl.other_hip_flexion, top_offset, rep_offset, w, s),
+                _ramp(tpl.other_knee_flexion, top_offset, rep_offset, w, s),
                 other_ir,
             )
         q_femur_o = quat_multiply(
@@ -603,3 +651,21 @@ class Motion:
         )
         hip = np.degrees(solution.hip_rotation_rad) * np.array([1.0, sign, sign])
         return _Leg(hip_deg=hip, knee_deg=self._knee_deg(np.degrees(solution.knee_flexion_rad)))
+
+    def _stepping_leg(
+        self, w: FloatArray, ir_deg: FloatArray, q_pelvis: FloatArray, pelvis_m: FloatArray
+    ) -> _Leg:
+        """The other leg of a planted stance: during the setup (``w < 1``) its angles blend
+        from the neutral pose to the planted solution at the top (the foot is not planted
+        yet), from then on its foot stays planted (solved)."""
+        neutral, top = self._other_neutral, self._other_top
+        hip = neutral.hip_deg + w[:, None] * (top.hip_deg - neutral.hip_deg)
+        knee_flexion = w * top.knee_deg[0, 0]
+        planted = w >= 1.0
+        if np.any(planted):
+            solved = self._planted_leg(
+                self.other_side, ir_deg[planted], q_pelvis[planted], pelvis_m[planted]
+            )
+            hip[planted] = solved.hip_deg
+            knee_flexion[planted] = solved.knee_deg[:, 0]
+        return _Leg(hip_deg=hip, knee_deg=self._knee_deg(knee_flexion))
