@@ -39,7 +39,7 @@ def test_panel_redraws_in_place_on_a_terminal() -> None:
 
 
 def test_summary_compares_with_truth() -> None:
-    rep = Rep(1, 0.0, 2e6, {"r": LegRep("r", 90.0, 1e6, 21.0)})
+    rep = Rep(1, 0.0, 2e6, {"r": LegRep("r", 90.0, 80.0, 1e6, 21.0)})
     lines = render_summary([rep], "pelvis", [TruthRep({"r": 20.0}, {"r": 90.0})])
     assert lines[0] == "reps: 1"
     assert any("+1.00" in line for line in lines)

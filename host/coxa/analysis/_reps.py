@@ -1,10 +1,15 @@
-"""Streaming rep segmentation on knee flexion, with per-leg peak values in each rep's bottom.
+"""Streaming rep segmentation on leg depth, with per-leg peak values in each rep's bottom.
 
-A rep starts when the deeper knee's flexion rises above ``start_knee_deg`` and ends when it
-falls back below ``end_knee_deg`` (hysteresis). It counts when its peak knee flexion reaches
-``min_peak_knee_deg`` and it lasts ``min_duration_s``. Peak hip rotation is taken over the
-bottom window (samples within ``bottom_window_deg`` of that leg's peak knee flexion), not from
-a single frame, as the domain notes propose (section 7).
+A leg's *depth* is the larger of its knee flexion and hip flexion, so knee-dominant patterns
+(squat, split squat, step-up) and hip-dominant ones (hinge) are segmented alike; the deeper
+leg's depth drives the segmentation. The *top* level is the lowest depth since the previous rep
+ended (a split stance tops out with its knees and hips still bent). A rep starts when the depth
+rises ``start_rise_deg`` above the top; it ends on the way up, once the depth is back below both
+``top + end_rise_deg`` or the point where ``end_recovered_fraction`` of the excursion is
+recovered, whichever is higher (hysteresis). It counts when its excursion reaches
+``min_excursion_deg`` and it lasts ``min_duration_s``. Peak hip rotation is taken over the
+bottom window (samples within ``bottom_window_deg`` of that leg's peak depth), not from a single
+frame, as the domain notes propose (section 7).
 """
 
 from __future__ import annotations
@@ -25,22 +30,26 @@ class RepParams:
 
     Attributes
     ----------
-    start_knee_deg : float
-        Knee flexion (deg) above which a rep begins. Default 30.
-    end_knee_deg : float
-        Knee flexion (deg) below which a rep ends. Default 20.
-    min_peak_knee_deg : float
-        Reps whose peak knee flexion stays below this (deg) are not counted. Default 45.
+    start_rise_deg : float
+        A rep begins when the depth is this far above the top level, degrees. Default 30.
+    end_rise_deg : float
+        A rep may end once the depth is back within this of the top level, degrees. Default 20.
+    end_recovered_fraction : float
+        ... or once this fraction of the rep's excursion is recovered. Default 0.6.
+    min_excursion_deg : float
+        Reps whose peak depth stays less than this above the top are not counted, degrees.
+        Default 40.
     min_duration_s : float
         Shorter excursions (s) are not counted. Default 0.6.
     bottom_window_deg : float
-        The bottom window holds the samples within this many degrees of the peak knee
-        flexion of that leg. Default 10.
+        The bottom window holds the samples within this many degrees of the peak depth of that
+        leg. Default 10.
     """
 
-    start_knee_deg: float = 30.0
-    end_knee_deg: float = 20.0
-    min_peak_knee_deg: float = 45.0
+    start_rise_deg: float = 30.0
+    end_rise_deg: float = 20.0
+    end_recovered_fraction: float = 0.6
+    min_excursion_deg: float = 40.0
     min_duration_s: float = 0.6
     bottom_window_deg: float = 10.0
 
@@ -53,16 +62,18 @@ class LegRep:
     ----------
     side : {'r', 'l'}
     peak_knee_deg : float
-        Largest knee flexion in the rep, degrees.
+        Largest knee flexion in the rep, degrees (NaN without a shank board).
+    peak_hip_flexion_deg : float
+        Largest hip flexion in the rep, degrees.
     t_bottom_us : float
-        Host time of the peak knee flexion, microseconds.
+        Host time of the leg's peak depth, microseconds.
     peak_hip_rotation_deg : float
-        Largest hip (or femoral) internal rotation over the bottom window, degrees; NaN if the
-        hip angle was unavailable.
+        Largest hip (or femoral) internal rotation over the bottom window, degrees.
     """
 
     side: Side
     peak_knee_deg: float
+    peak_hip_flexion_deg: float
     t_bottom_us: float
     peak_hip_rotation_deg: float
 
@@ -92,15 +103,31 @@ class Rep:
         return (self.t_end_us - self.t_start_us) / 1e6
 
 
+def _nanmax(values: FloatArray) -> float:
+    return float(np.nanmax(values)) if np.any(~np.isnan(values)) else float("nan")
+
+
 @dataclass
 class _Open:
+    """Rows of the rep under way, per leg: knee, hip flexion, hip rotation."""
+
+    top_deg: float
+    peak_deg: float = -np.inf
     t_us: list[FloatArray] = field(default_factory=list[FloatArray])
-    knee: dict[Side, list[FloatArray]] = field(default_factory=dict[Side, list[FloatArray]])
-    hip: dict[Side, list[FloatArray]] = field(default_factory=dict[Side, list[FloatArray]])
+    columns: dict[str, list[FloatArray]] = field(default_factory=dict[str, list[FloatArray]])
+
+    def joined(self, name: str) -> FloatArray:
+        return np.concatenate(self.columns[name])
+
+
+def _leg_columns(side: Side) -> tuple[str, str, str]:
+    return f"knee_angle_{side}", f"hip_flexion_{side}", f"hip_rotation_{side}"
 
 
 class RepCounter:
     """Streaming rep counter: feed :class:`~coxa.pipeline.AngleBlock` rows with :meth:`update`.
+
+    Splitting the same rows into different blocks gives the same reps.
 
     Parameters
     ----------
@@ -113,6 +140,7 @@ class RepCounter:
         self.reps: list[Rep] = []
         self.rejected = 0
         self._open: _Open | None = None
+        self._top_deg = np.nan
 
     @property
     def in_rep(self) -> bool:
@@ -121,26 +149,47 @@ class RepCounter:
 
     def update(self, block: AngleBlock) -> list[Rep]:
         """Process a block and return the reps completed in it."""
-        sides: list[Side] = [s for s in _SIDES if f"knee_angle_{s}" in block.angles_deg]
+        sides: list[Side] = [s for s in _SIDES if f"hip_flexion_{s}" in block.angles_deg]
         if block.n_rows == 0 or not sides:
             return []
-        knees = np.stack([block.angles_deg[f"knee_angle_{s}"] for s in sides])
-        deepest = np.full(block.n_rows, -np.inf)
-        valid = ~np.all(np.isnan(knees), axis=0)
-        deepest[valid] = np.nanmax(knees[:, valid], axis=0)
+        missing = np.full(block.n_rows, np.nan)
+        depths = np.stack(
+            [
+                np.fmax(
+                    block.angles_deg.get(f"knee_angle_{s}", missing),
+                    block.angles_deg[f"hip_flexion_{s}"],
+                )
+                for s in sides
+            ]
+        )
+        deepest = np.full(block.n_rows, np.nan)
+        valid = ~np.all(np.isnan(depths), axis=0)
+        deepest[valid] = np.nanmax(depths[:, valid], axis=0)
+        p = self.params
         completed: list[Rep] = []
         start = 0
         while start < block.n_rows:
             if self._open is None:
-                above = np.flatnonzero(deepest[start:] > self.params.start_knee_deg)
+                # Idle: follow the top level, wait for the depth to rise above it.
+                top = np.fmin.accumulate(np.concatenate([[self._top_deg], deepest[start:]]))[1:]
+                above = np.flatnonzero(deepest[start:] > top + p.start_rise_deg)
                 if above.size == 0:
+                    self._top_deg = float(top[-1])
                     break
+                self._open = _Open(top_deg=float(top[above[0]]))
                 start += int(above[0])
-                self._open = _Open()
-            below = np.flatnonzero(deepest[start:] < self.params.end_knee_deg)
+            opened = self._open
+            peak = np.fmax.accumulate(np.concatenate([[opened.peak_deg], deepest[start:]]))[1:]
+            end_level = np.maximum(
+                opened.top_deg + p.end_rise_deg,
+                peak - p.end_recovered_fraction * (peak - opened.top_deg),
+            )
+            below = np.flatnonzero(deepest[start:] < end_level)
             stop = block.n_rows if below.size == 0 else start + int(below[0]) + 1
+            opened.peak_deg = float(peak[stop - start - 1])
             self._collect(block, sides, start, stop)
             if below.size:
+                self._top_deg = float(deepest[stop - 1])
                 rep = self._close()
                 if rep is not None:
                     completed.append(rep)
@@ -154,10 +203,9 @@ class RepCounter:
         opened.t_us.append(block.t_us[start:stop])
         missing = np.full(block.n_rows, np.nan)
         for side in sides:
-            knee = block.angles_deg[f"knee_angle_{side}"]
-            hip = block.angles_deg.get(f"hip_rotation_{side}", missing)
-            opened.knee.setdefault(side, []).append(knee[start:stop])
-            opened.hip.setdefault(side, []).append(hip[start:stop])
+            for name in _leg_columns(side):
+                values = block.angles_deg.get(name, missing)
+                opened.columns.setdefault(name, []).append(values[start:stop])
 
     def _close(self) -> Rep | None:
         opened = self._open
@@ -166,20 +214,27 @@ class RepCounter:
             return None
         t_us = np.concatenate(opened.t_us)
         legs: dict[Side, LegRep] = {}
-        for side, knee_parts in opened.knee.items():
-            knee = np.concatenate(knee_parts)
-            hip = np.concatenate(opened.hip[side])
-            if np.all(np.isnan(knee)):
+        for side in _SIDES:
+            knee_name, flexion_name, rotation_name = _leg_columns(side)
+            if flexion_name not in opened.columns:
                 continue
-            i_peak = int(np.nanargmax(knee))
-            peak = float(knee[i_peak])
-            bottom = knee >= peak - self.params.bottom_window_deg
-            hip_bottom = hip[bottom]
-            peak_hip = float(np.nanmax(hip_bottom)) if np.any(~np.isnan(hip_bottom)) else np.nan
-            legs[side] = LegRep(side, peak, float(t_us[i_peak]), peak_hip)
-        deepest = max((leg.peak_knee_deg for leg in legs.values()), default=-np.inf)
-        duration_s = (t_us[-1] - t_us[0]) / 1e6
-        if deepest < self.params.min_peak_knee_deg or duration_s < self.params.min_duration_s:
+            knee = opened.joined(knee_name)
+            flexion = opened.joined(flexion_name)
+            depth = np.fmax(knee, flexion)
+            if np.all(np.isnan(depth)):
+                continue
+            i_peak = int(np.nanargmax(depth))
+            bottom = depth >= depth[i_peak] - self.params.bottom_window_deg
+            legs[side] = LegRep(
+                side=side,
+                peak_knee_deg=_nanmax(knee),
+                peak_hip_flexion_deg=_nanmax(flexion),
+                t_bottom_us=float(t_us[i_peak]),
+                peak_hip_rotation_deg=_nanmax(opened.joined(rotation_name)[bottom]),
+            )
+        deep_enough = opened.peak_deg - opened.top_deg >= self.params.min_excursion_deg
+        long_enough = (t_us[-1] - t_us[0]) / 1e6 >= self.params.min_duration_s
+        if not (deep_enough and long_enough):
             self.rejected += 1
             return None
         rep = Rep(len(self.reps) + 1, float(t_us[0]), float(t_us[-1]), legs)
