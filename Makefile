@@ -22,7 +22,7 @@ $(VENV)/.runtime-installed: pyproject.toml | $(BIN)/python
 # Runtime plus the test, lint and firmware tool groups.
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e . \
-		--group test --group lint --group firmware
+		--group test --group lint --group firmware --group bench
 	touch $(VENV)/.runtime-installed $@
 
 demo: $(VENV)/.runtime-installed
