@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_VERSION := 26.3
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest clean firmware-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,13 @@ demo: $(VENV)/.runtime-installed
 	$(BIN)/coxa demo
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check host tests tools
-	$(BIN)/ruff format --check host tests tools
+	$(BIN)/ruff check host tests tools firmware
+	$(BIN)/ruff format --check host tests tools firmware
+
+# Firmware for the target: every module compiles with mpy-cross for xtensawin, and pyright against
+# the ESP32-S3 MicroPython stubs (installed into build/stubs, never into the venv) reports 0 errors.
+firmware-check: $(VENV)/.dev-installed
+	$(BIN)/python tools/firmware_check.py
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/pyright
@@ -38,7 +43,7 @@ typecheck: $(VENV)/.dev-installed
 pytest: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -n 2 -q
 
-test: lint typecheck pytest
+test: lint typecheck firmware-check pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -8,7 +8,6 @@ how to use it and the limitations.
 from coxa.sim._board import BoardOutput, BoardSpec, packetize, run_board, to_fixed_point
 from coxa.sim._clock import ClockParams, SampleTimes, sample_times
 from coxa.sim._exercises import EXERCISES, TEMPLATES, Exercise, ExerciseTemplate, Ramp
-from coxa.sim._filter import ComplementaryFilter6D, FilterParams
 from coxa.sim._imu import ImuParams, ImuRecording, synthesize_imu, synthesize_rig
 from coxa.sim._motion import Motion, MotionParams, MotionState, RepTruth
 from coxa.sim._mounting import SensorMount, default_mount, default_mounts
@@ -26,10 +25,8 @@ __all__ = [
     "BoardOutput",
     "BoardSpec",
     "ClockParams",
-    "ComplementaryFilter6D",
     "Exercise",
     "ExerciseTemplate",
-    "FilterParams",
     "ImuParams",
     "ImuRecording",
     "Motion",

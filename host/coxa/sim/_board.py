@@ -1,8 +1,8 @@
-"""Virtual board: IMU samples -> on-board 6D filter -> protocol v1 frames -> BLE packets."""
+"""Virtual board: IMU samples -> the firmware's AHRS -> protocol v1 frames -> BLE packets."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from coxa import wire
 from coxa.body import BoardPlacementName
 from coxa.geometry import FloatArray
-from coxa.sim._filter import ComplementaryFilter6D, FilterParams
+from coxa.sim._firmware_ahrs import run_firmware_ahrs
 
 
 @dataclass(frozen=True)
@@ -27,15 +27,12 @@ class BoardSpec:
         Send the accelerometer too (``MODE_QUAT_RAW``).
     seq_start : int
         Sequence number of the first sample, u32 (set near 2**32 to exercise wrap-around).
-    filter_params : FilterParams
-        On-board filter settings.
     """
 
     board_id: int
     placement: BoardPlacementName
     raw_mode: bool = False
     seq_start: int = 0
-    filter_params: FilterParams = field(default_factory=FilterParams)
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ class BoardOutput:
     t_queued_s : ndarray, shape (n_frames,)
         True time each frame was handed to the radio (its newest sample's time), seconds.
     quat_wxyz : ndarray, shape (n_samples, 4)
-        The on-board filter's orientation per sample, before fixed-point rounding.
+        The on-board AHRS's orientation per sample, before fixed-point rounding.
     """
 
     frames: list[bytes]
@@ -58,10 +55,10 @@ class BoardOutput:
 
 
 def sample_flags(
-    at_rest: NDArray[np.bool_], gyr_clipped: NDArray[np.bool_], acc_clipped: NDArray[np.bool_]
+    ahrs_flags: NDArray[np.uint8], gyr_clipped: NDArray[np.bool_], acc_clipped: NDArray[np.bool_]
 ) -> NDArray[np.uint8]:
-    """Per-sample wire flags from boolean conditions, shape ``(n,)``."""
-    flags = np.where(at_rest, wire.SAMPLE_AT_REST, 0)
+    """Per-sample wire flags: the AHRS's own plus the saturation flags, shape ``(n,)``."""
+    flags = ahrs_flags.astype(np.int64)
     flags |= np.where(gyr_clipped, wire.SAMPLE_GYR_CLIPPED, 0)
     flags |= np.where(acc_clipped, wire.SAMPLE_ACC_CLIPPED, 0)
     return flags.astype(np.uint8)
@@ -83,7 +80,7 @@ def run_board(
     gyr_clipped: NDArray[np.bool_],
     acc_clipped: NDArray[np.bool_],
 ) -> BoardOutput:
-    """Filter a board's IMU samples and pack them into protocol v1 data frames.
+    """Run the firmware's AHRS on a board's IMU samples and pack them into protocol v1 frames.
 
     Parameters
     ----------
@@ -99,10 +96,8 @@ def run_board(
     gyr_clipped, acc_clipped : ndarray of bool, shape (n,)
         Saturation per sample.
     """
-    rate_hz = 1e6 / period_us
-    filt = ComplementaryFilter6D(rate_hz, spec.filter_params)
-    quat, at_rest = filt.run(gyr_rad_s, acc_m_s2)
-    flags = sample_flags(at_rest, gyr_clipped, acc_clipped)
+    quat, ahrs_flags = run_firmware_ahrs(1e6 / period_us, gyr_rad_s, acc_m_s2)
+    flags = sample_flags(ahrs_flags, gyr_clipped, acc_clipped)
     quat_q14 = to_fixed_point(quat * wire.Q14_ONE)
     gyr_raw = to_fixed_point(gyr_rad_s / wire.GYR_RAD_S_PER_LSB)
     acc_raw = to_fixed_point(acc_m_s2 / wire.ACC_M_S2_PER_LSB)
