@@ -30,8 +30,9 @@ import asyncio  # noqa: E402
 import bluetooth  # noqa: E402  # pyright: ignore[reportMissingImports]
 import machine  # noqa: E402  # pyright: ignore[reportMissingImports]
 import wire  # noqa: E402  # pyright: ignore[reportMissingImports]
-from coxa_fw import main as shell_main  # noqa: E402  # pyright: ignore[reportMissingImports]
 from mp_ble_scenarios import Central  # noqa: E402  # pyright: ignore[reportMissingImports]
+
+from coxa_fw import main as shell_main  # noqa: E402  # pyright: ignore[reportMissingImports]
 
 PROFILE = "coxa-s3-lsm6dsox"
 results = []

@@ -33,6 +33,7 @@ except ImportError:  # CPython with the coxa package installed
     from coxa import wire
 
 import bluetooth  # pyright: ignore[reportMissingImports]  # the fake, on MICROPYPATH / sys.modules
+
 from coxa_fw import ble  # pyright: ignore[reportMissingImports]
 
 try:  # CPython: test_ble.py registers tests/firmware/fakes/time.py under this name
@@ -392,6 +393,7 @@ def make_real_app(clock):
     """The real App on the fake I2C bus with an LSM6DSOX model; returns (app, model)."""
     import imu_models  # pyright: ignore[reportMissingImports]
     import machine  # pyright: ignore[reportMissingImports]
+
     from coxa_fw import profiles  # pyright: ignore[reportMissingImports]
     from coxa_fw.app import App  # pyright: ignore[reportMissingImports]
 

@@ -16,6 +16,7 @@ import sys
 
 import imu_models  # pyright: ignore[reportMissingImports]
 import machine  # pyright: ignore[reportMissingImports]
+
 from coxa_fw import profiles  # pyright: ignore[reportMissingImports]
 from coxa_fw.drivers.icm42688 import ICM42688  # pyright: ignore[reportMissingImports]
 from coxa_fw.drivers.lsm6dsox import LSM6DSOX  # pyright: ignore[reportMissingImports]

@@ -182,7 +182,7 @@ def test_interface_and_flag_values() -> None:
     ],
 )
 def test_rejects_bad_tunables(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be"):
         Ahrs6D(**kwargs)
 
 

@@ -680,13 +680,13 @@ class Icm42688Model:
             value = self._int_status
             self._int_status = 0  # INT_CONFIG0 default: clear on status read
             return value
-        if a == _I_FIFO_COUNTH or a == _I_FIFO_COUNTL:  # noqa: SIM109 (no tuple: no heap)
+        if a == _I_FIFO_COUNTH or a == _I_FIFO_COUNTL:
             if a == _I_FIFO_COUNTH or self._count_latch < 0:
                 self._count_latch = self._count_value()
             count = self._count_latch
             high = (a == _I_FIFO_COUNTH) == bool(b0[_I_INTF_CONFIG0] & 0x20)
             return (count >> 8) & 0xFF if high else count & 0xFF
-        if a == _I_TEMP_DATA1 or a == _I_TEMP_DATA0:  # noqa: SIM109 (no tuple: no heap)
+        if a == _I_TEMP_DATA1 or a == _I_TEMP_DATA0:
             t = self._temp16()
             high = (a == _I_TEMP_DATA1) == bool(big)
             return (t >> 8) & 0xFF if high else t & 0xFF
