@@ -27,21 +27,26 @@ about to be). A packet whose header is not an accel+gyro 16-bit packet means the
 packet alignment: the FIFO is flushed and ``dropped`` counts it.
 """
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
-
-try:
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from time import sleep_ms
-except ImportError:
-    from time import sleep
 
-    def sleep_ms(ms):
-        sleep(ms / 1000)
+    from micropython import const
+else:
+    try:
+        from micropython import const
+    except ImportError:  # CPython
+
+        def const(x):
+            return x
+
+    try:
+        from time import sleep_ms
+    except ImportError:  # CPython
+        from time import sleep
+
+        def sleep_ms(ms):
+            sleep(ms / 1000)
 
 
 # bank 0

@@ -32,21 +32,26 @@ accepted by those names); ``odr_hz`` is the rate corrected with INTERNAL_FREQ_FI
 0.15 % per LSB, AN5192/AN5272), the best a-priori sample rate for the filter and time base.
 """
 
-try:
-    from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
-
-
-try:
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from time import sleep_ms
-except ImportError:
-    from time import sleep
 
-    def sleep_ms(ms):
-        sleep(ms / 1000)
+    from micropython import const
+else:
+    try:
+        from micropython import const
+    except ImportError:  # CPython
+
+        def const(x):
+            return x
+
+    try:
+        from time import sleep_ms
+    except ImportError:  # CPython
+        from time import sleep
+
+        def sleep_ms(ms):
+            sleep(ms / 1000)
 
 
 _WHO_AM_I = const(0x0F)
