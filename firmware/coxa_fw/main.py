@@ -360,8 +360,10 @@ class Shell:
                 self.imu_was_ok = ok
                 self.log.write("imu: %s" % ("recovered" if ok else "error %r" % (app.last_error,)))
             self.beat("sampling")
-            period = 1000 * SAMPLE_BATCH // app.rate_hz
-            await asyncio.sleep_ms(period if period > 2 else 2)
+            # Not a multiple of the sample period, so polls sweep across the sampling phase
+            # and the sampler's timestamp estimator can observe it.
+            period = 1000 * SAMPLE_BATCH // app.rate_hz + 3
+            await asyncio.sleep_ms(period)
 
     async def radio(self):
         ble = self.ble

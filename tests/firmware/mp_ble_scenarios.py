@@ -794,7 +794,7 @@ def scenario_untrusted_link():
     t = c.command(wire.OP_STOP_STREAM)
     rig.pump()
     expect(c.ack(t).result, wire.RESULT_OK, "bonded and encrypted")
-    trusted = [tr for op, tr in rig.app.commands]
+    trusted = [entry[1] for entry in rig.app.commands]  # type: ignore[union-attr]
     expect(trusted, [False, False, True, False, False, True], "trusted flags passed to the app")
 
 
