@@ -27,6 +27,14 @@ about to be). A packet whose header is not an accel+gyro 16-bit packet means the
 packet alignment: the FIFO is flushed and ``dropped`` counts it.
 """
 
+from coxa_fw.drivers._identity import (
+    INVENSENSE_IDS,
+    INVENSENSE_WHO_AM_I,
+    ST_IDS,
+    ST_WHO_AM_I,
+    wrong_chip_message,
+)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from time import sleep_ms
@@ -74,7 +82,6 @@ _ACCEL_CONFIG_STATIC2 = const(0x03)
 _ACCEL_CONFIG_STATIC3 = const(0x04)
 _ACCEL_CONFIG_STATIC4 = const(0x05)
 
-_OTHER_WHO_AM_I = const(0x0F)  # where ST parts keep their WHO_AM_I
 _ID_ICM42688P = const(0x47)
 
 _SOFT_RESET = const(0x01)
@@ -102,16 +109,6 @@ _RATES = (
     (1000, 0x06, 1),
 )
 
-_ST_IDS = ((0x6C, "LSM6DSOX/LSM6DSO"), (0x6B, "ISM330DHCX/LSM6DSR"), (0x6A, "LSM6DSL/LSM6DSM"))
-_INVENSENSE_IDS = (
-    (0x44, "ICM-42686-P"),
-    (0x42, "ICM-42605"),
-    (0x67, "ICM-42670-P"),
-    (0x68, "MPU-6050"),
-    (0x70, "MPU-6500"),
-    (0x71, "MPU-9250"),
-)
-
 
 def _rate_codes(rate_hz):
     for rate, odr, bandwidth in _RATES:
@@ -120,13 +117,6 @@ def _rate_codes(rate_hz):
     raise ValueError(
         f"ICM-42688-P: unsupported rate {rate_hz!r} Hz (supported: 25, 50, 100, 200, 500, 1000)"
     )
-
-
-def _lookup(table, value):
-    for known, name in table:
-        if known == value:
-            return name
-    return None
 
 
 class ICM42688:
@@ -215,19 +205,16 @@ class ICM42688:
 
     # -- identity -------------------------------------------------------------------------
     def _wrong_chip(self, who):
-        found = _lookup(_INVENSENSE_IDS, who)
-        if found is None:
-            try:
-                other = self._read_u8(_OTHER_WHO_AM_I)
-            except OSError:
-                other = None
-            found = _lookup(_ST_IDS, other)
-            if found is not None:
-                found = f"{found} (WHO_AM_I[0x0F] = 0x{other:02X})"
-        if found is None:
-            found = "an unknown chip"
-        where = f"no ICM-42688-P at I2C address 0x{self.address:02X}"
-        return f"{where}: WHO_AM_I[0x75] = 0x{who:02X}, found {found}"
+        return wrong_chip_message(
+            self._read_u8,
+            self.address,
+            "ICM-42688-P",
+            INVENSENSE_WHO_AM_I,
+            INVENSENSE_IDS,
+            who,
+            ST_WHO_AM_I,
+            ST_IDS,
+        )
 
     # -- register access ------------------------------------------------------------------
     def _read_u8(self, reg):

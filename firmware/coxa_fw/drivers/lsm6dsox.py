@@ -32,6 +32,14 @@ accepted by those names); ``odr_hz`` is the rate corrected with INTERNAL_FREQ_FI
 0.15 % per LSB, AN5192/AN5272), the best a-priori sample rate for the filter and time base.
 """
 
+from coxa_fw.drivers._identity import (
+    INVENSENSE_IDS,
+    INVENSENSE_WHO_AM_I,
+    ST_IDS,
+    ST_WHO_AM_I,
+    wrong_chip_message,
+)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from time import sleep_ms
@@ -66,7 +74,6 @@ _OUT_TEMP_L = const(0x20)
 _FIFO_STATUS1 = const(0x3A)
 _INTERNAL_FREQ_FINE = const(0x63)
 _FIFO_DATA_OUT_TAG = const(0x78)
-_OTHER_WHO_AM_I = const(0x75)  # where InvenSense parts keep their WHO_AM_I
 
 _ID_LSM6DSOX = const(0x6C)
 _ID_ISM330DHCX = const(0x6B)
@@ -104,18 +111,6 @@ _RATES = (
     (833, 7),
 )
 
-# Chips that answer 0x0F or 0x75, to name what was found instead
-_ST_IDS = ((0x6C, "LSM6DSOX/LSM6DSO"), (0x6B, "ISM330DHCX/LSM6DSR"), (0x6A, "LSM6DSL/LSM6DSM"))
-_INVENSENSE_IDS = (
-    (0x47, "ICM-42688-P"),
-    (0x44, "ICM-42686-P"),
-    (0x42, "ICM-42605"),
-    (0x67, "ICM-42670-P"),
-    (0x68, "MPU-6050"),
-    (0x70, "MPU-6500"),
-    (0x71, "MPU-9250"),
-)
-
 
 def _odr_code(rate_hz):
     for rate, code in _RATES:
@@ -124,13 +119,6 @@ def _odr_code(rate_hz):
     raise ValueError(
         f"LSM6DSOX: unsupported rate {rate_hz!r} Hz (supported: 25, 50, 100, 200, 400, 800)"
     )
-
-
-def _lookup(table, value):
-    for known, name in table:
-        if known == value:
-            return name
-    return None
 
 
 class LSM6DSOX:
@@ -216,19 +204,16 @@ class LSM6DSOX:
 
     # -- identity -------------------------------------------------------------------------
     def _wrong_chip(self, who):
-        found = _lookup(_ST_IDS, who)
-        if found is None:
-            try:
-                other = self._read_u8(_OTHER_WHO_AM_I)
-            except OSError:
-                other = None
-            found = _lookup(_INVENSENSE_IDS, other)
-            if found is not None:
-                found = f"{found} (WHO_AM_I[0x75] = 0x{other:02X})"
-        if found is None:
-            found = "an unknown chip"
-        where = f"no LSM6DSOX/ISM330DHCX at I2C address 0x{self.address:02X}"
-        return f"{where}: WHO_AM_I[0x0F] = 0x{who:02X}, found {found}"
+        return wrong_chip_message(
+            self._read_u8,
+            self.address,
+            "LSM6DSOX/ISM330DHCX",
+            ST_WHO_AM_I,
+            ST_IDS,
+            who,
+            INVENSENSE_WHO_AM_I,
+            INVENSENSE_IDS,
+        )
 
     # -- register access ------------------------------------------------------------------
     def _read_u8(self, reg):
