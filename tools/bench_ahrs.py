@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from coxa.geometry import quat_conjugate, quat_multiply
+
 ROOT = Path(__file__).resolve().parent.parent
 BROAD_DIR = ROOT.parent / "shared" / "data" / "broad"
 FIRMWARE_DIR = ROOT / "firmware"
@@ -64,28 +66,8 @@ if str(FIRMWARE_DIR) not in sys.path:
 
 
 # ------------------------------------------------------------------------------------------
-# Quaternion helpers (wxyz, numpy, vectorised)
+# Quaternion mean (products and conjugates come from coxa.geometry)
 # ------------------------------------------------------------------------------------------
-
-
-def quat_mul(p: FloatArray, q: FloatArray) -> FloatArray:
-    """Hamilton product ``p * q`` of quaternions ``(..., 4)`` (broadcasting)."""
-    pw, px, py, pz = np.moveaxis(p, -1, 0)
-    qw, qx, qy, qz = np.moveaxis(q, -1, 0)
-    return np.stack(
-        [
-            pw * qw - px * qx - py * qy - pz * qz,
-            pw * qx + px * qw + py * qz - pz * qy,
-            pw * qy - px * qz + py * qw + pz * qx,
-            pw * qz + px * qy - py * qx + pz * qw,
-        ],
-        axis=-1,
-    )
-
-
-def quat_conj(q: FloatArray) -> FloatArray:
-    """Conjugate (inverse of a unit quaternion)."""
-    return q * np.array([1.0, -1.0, -1.0, -1.0])
 
 
 def quat_mean(q: FloatArray) -> FloatArray:
@@ -116,8 +98,8 @@ def align(
     q_ge = np.array([1.0, 0.0, 0.0, 0.0])
     q_sb = np.array([1.0, 0.0, 0.0, 0.0])
     for _ in range(iterations):
-        q_ge = quat_mean(quat_mul(q_ref, quat_conj(quat_mul(q_est, q_sb))))
-        q_sb = quat_mean(quat_mul(quat_conj(quat_mul(q_ge, q_est)), q_ref))
+        q_ge = quat_mean(quat_multiply(q_ref, quat_conjugate(quat_multiply(q_est, q_sb))))
+        q_sb = quat_mean(quat_multiply(quat_conjugate(quat_multiply(q_ge, q_est)), q_ref))
     return q_ge, q_sb
 
 
@@ -127,7 +109,7 @@ def score(q_est: FloatArray, q_ref: FloatArray, mask: NDArray[np.bool_]) -> Scor
     est = q_est[use] / np.linalg.norm(q_est[use], axis=1, keepdims=True)
     ref = q_ref[use] / np.linalg.norm(q_ref[use], axis=1, keepdims=True)
     q_ge, q_sb = align(est, ref)
-    err = quat_mul(ref, quat_conj(quat_mul(quat_mul(q_ge, est), q_sb)))
+    err = quat_multiply(ref, quat_conjugate(quat_multiply(quat_multiply(q_ge, est), q_sb)))
     err = np.where(err[:, :1] < 0, -err, err)
     w, z = err[:, 0], err[:, 3]
     heading = 2.0 * np.arctan2(z, w)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,6 +14,7 @@ from coxa.geometry import FloatArray
 _LOG = logging.getLogger(__name__)
 
 _INITIAL_CAPACITY = 1024
+_SEQ, _T_DEV, _QUAT, _GYR, _FLAGS = range(5)
 
 
 class BoardTrack:
@@ -40,11 +42,14 @@ class BoardTrack:
         self.offset_us: float = np.inf
         self.duplicates = 0
         self._n = 0
-        self._seq = np.empty(_INITIAL_CAPACITY, dtype=np.int64)
-        self._t_dev_us = np.empty(_INITIAL_CAPACITY, dtype=np.int64)
-        self._quat_wxyz = np.empty((_INITIAL_CAPACITY, 4))
-        self._gyr_rad_s = np.empty((_INITIAL_CAPACITY, 3))
-        self._flags = np.empty(_INITIAL_CAPACITY, dtype=np.uint8)
+        # Columns in the order of _SEQ.._FLAGS: seq, device time, quaternion, gyro, flags.
+        self._columns: list[NDArray[Any]] = [
+            np.empty(_INITIAL_CAPACITY, dtype=np.int64),
+            np.empty(_INITIAL_CAPACITY, dtype=np.int64),
+            np.empty((_INITIAL_CAPACITY, 4)),
+            np.empty((_INITIAL_CAPACITY, 3)),
+            np.empty(_INITIAL_CAPACITY, dtype=np.uint8),
+        ]
 
     @property
     def n_samples(self) -> int:
@@ -54,12 +59,12 @@ class BoardTrack:
     @property
     def seq(self) -> NDArray[np.int64]:
         """Unwrapped sequence numbers, shape ``(n,)``, strictly increasing."""
-        return self._seq[: self._n]
+        return self._columns[_SEQ][: self._n]
 
     @property
     def t_device_us(self) -> NDArray[np.int64]:
         """Unwrapped device time of each sample in microseconds, shape ``(n,)``."""
-        return self._t_dev_us[: self._n]
+        return self._columns[_T_DEV][: self._n]
 
     @property
     def t_host_us(self) -> FloatArray:
@@ -69,17 +74,17 @@ class BoardTrack:
     @property
     def quat_wxyz(self) -> FloatArray:
         """Board orientation (sensor in the board's own world frame), shape ``(n, 4)``."""
-        return self._quat_wxyz[: self._n]
+        return self._columns[_QUAT][: self._n]
 
     @property
     def gyr_rad_s(self) -> FloatArray:
         """Gyroscope in the sensor frame, rad/s, shape ``(n, 3)``."""
-        return self._gyr_rad_s[: self._n]
+        return self._columns[_GYR][: self._n]
 
     @property
     def flags(self) -> NDArray[np.uint8]:
         """Per-sample wire flags, shape ``(n,)``."""
-        return self._flags[: self._n]
+        return self._columns[_FLAGS][: self._n]
 
     def add(
         self,
@@ -106,68 +111,37 @@ class BoardTrack:
         flags : ndarray of uint8, shape (n,)
         """
         count = quat_wxyz.shape[0]
-        last_seq = int(self._seq[self._n - 1]) if self._n else None
-        last_t_us = int(self._t_dev_us[self._n - 1]) if self._n else None
+        last_seq = int(self.seq[-1]) if self._n else None
+        last_t_us = int(self.t_device_us[-1]) if self._n else None
         seq0 = wire.unwrap_u32(last_seq, seq0_u32)
         t0 = wire.unwrap_u32(last_t_us, t0_u32_us)
         seq = seq0 + np.arange(count, dtype=np.int64)
         t_dev = t0 + period_us * np.arange(count, dtype=np.int64)
         self.offset_us = min(self.offset_us, float(t_rx_us - t_dev[-1]))
-        if self._n == 0 or seq0 > self._seq[self._n - 1]:
-            self._append(seq, t_dev, quat_wxyz, gyr_rad_s, flags)
+        if last_seq is None or seq0 > last_seq:
+            self._append((seq, t_dev, quat_wxyz, gyr_rad_s, flags))
             return count
-        return self._insert(seq, t_dev, quat_wxyz, gyr_rad_s, flags)
-
-    def _append(
-        self,
-        seq: NDArray[np.int64],
-        t_dev: NDArray[np.int64],
-        quat_wxyz: FloatArray,
-        gyr_rad_s: FloatArray,
-        flags: NDArray[np.uint8],
-    ) -> None:
-        end = self._n + seq.size
-        if end > self._seq.size:
-            self._grow(max(end, 2 * self._seq.size))
-        self._seq[self._n : end] = seq
-        self._t_dev_us[self._n : end] = t_dev
-        self._quat_wxyz[self._n : end] = quat_wxyz
-        self._gyr_rad_s[self._n : end] = gyr_rad_s
-        self._flags[self._n : end] = flags
-        self._n = end
-
-    def _grow(self, capacity: int) -> None:
-        def grown(arr: NDArray[np.generic]) -> NDArray[np.generic]:
-            out = np.empty((capacity, *arr.shape[1:]), dtype=arr.dtype)
-            out[: self._n] = arr[: self._n]
-            return out
-
-        self._seq = grown(self._seq).astype(np.int64, copy=False)
-        self._t_dev_us = grown(self._t_dev_us).astype(np.int64, copy=False)
-        self._quat_wxyz = grown(self._quat_wxyz).astype(np.float64, copy=False)
-        self._gyr_rad_s = grown(self._gyr_rad_s).astype(np.float64, copy=False)
-        self._flags = grown(self._flags).astype(np.uint8, copy=False)
-
-    def _insert(
-        self,
-        seq: NDArray[np.int64],
-        t_dev: NDArray[np.int64],
-        quat_wxyz: FloatArray,
-        gyr_rad_s: FloatArray,
-        flags: NDArray[np.uint8],
-    ) -> int:
         new = ~np.isin(seq, self.seq)
         n_new = int(np.count_nonzero(new))
-        self.duplicates += seq.size - n_new
-        if n_new == 0:
-            return 0
-        merged_seq = np.concatenate([self.seq, seq[new]])
-        order = np.argsort(merged_seq, kind="stable")
-        t_all = np.concatenate([self.t_device_us, t_dev[new]])[order]
-        quat_all = np.concatenate([self.quat_wxyz, quat_wxyz[new]])[order]
-        gyr_all = np.concatenate([self.gyr_rad_s, gyr_rad_s[new]])[order]
-        flags_all = np.concatenate([self.flags, flags[new]])[order]
-        self._n = 0
-        self._append(merged_seq[order], t_all, quat_all, gyr_all, flags_all)
-        _LOG.debug("board %d: inserted %d late samples", self.board_id, n_new)
+        self.duplicates += count - n_new
+        if n_new:
+            self._append((seq[new], t_dev[new], quat_wxyz[new], gyr_rad_s[new], flags[new]))
+            order = np.argsort(self.seq, kind="stable")
+            for column in self._columns:
+                column[: self._n] = column[: self._n][order]
+            _LOG.debug("board %d: inserted %d late samples", self.board_id, n_new)
         return n_new
+
+    def _append(self, values: tuple[NDArray[Any], ...]) -> None:
+        """Append rows, one array per column (in column order), growing storage by doubling."""
+        end = self._n + values[_SEQ].shape[0]
+        capacity = self._columns[_SEQ].shape[0]
+        if end > capacity:
+            new_capacity = max(end, 2 * capacity)
+            for i, column in enumerate(self._columns):
+                grown = np.empty((new_capacity, *column.shape[1:]), dtype=column.dtype)
+                grown[: self._n] = column[: self._n]
+                self._columns[i] = grown
+        for column, value in zip(self._columns, values, strict=True):
+            column[self._n : end] = value
+        self._n = end
