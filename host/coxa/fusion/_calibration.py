@@ -1,0 +1,302 @@
+"""Sensor-to-segment calibration: standing rest (inclination, neutral pose) plus functional axes.
+
+1. **Static** (a standing rest, found automatically or at a given time): gravity in each sensor
+   frame is the segment's long (Y) axis, and the pose is taken as neutral (every joint angle 0).
+2. **Functional** (the movement after the rest): each segment's medio-lateral (Z) axis is its
+   dominant rotation axis (:func:`coxa.fusion._axes.fit_segment_axis`): hip flexion for the thigh,
+   ankle flexion for the shank, tilt for the pelvis. Signs follow from anatomy: hips flex more than
+   they extend, knees flex and do not hyperextend, the pelvis tilts forward as the hips flex.
+3. **Headings**: every board's world frame is turned about the vertical so that its segment faces
+   the common +X at the rest; boards need not share any heading reference.
+
+Quality figures are reported per segment, and calibration is refused with a
+:class:`CalibrationError` saying what movement is missing when the data cannot support it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from coxa.body import SegmentName
+from coxa.fusion._axes import AxisFit, dominant_sign, fit_segment_axis
+from coxa.geometry import (
+    FloatArray,
+    quat_conjugate,
+    quat_from_scipy,
+    quat_multiply,
+    quat_normalize,
+    quat_rotate,
+)
+
+_LOG = logging.getLogger(__name__)
+_Z = np.array([0.0, 0.0, 1.0])
+
+
+class CalibrationError(ValueError):
+    """The data cannot support a calibration; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class CalibrationParams:
+    """How the calibration is found.
+
+    Attributes
+    ----------
+    rest_gyr_rad_s : float
+        A board is still when its angular speed is below this, rad/s. Default 0.1 rad/s
+        (5.7 deg/s) [assumption]: quiet standing sway stays far below it, a squat far above.
+    rest_min_s : float
+        Minimum duration of a standing rest common to all boards, seconds. Default 1.5 s
+        [assumption]: shorter than the 3 s the product asks the athlete to stand, longer than the
+        pause at the top of a rep.
+    functional_window_s : float
+        Movement after the rest used for the functional axes, seconds. Default 30 s
+        [assumption]: three to six slow reps.
+    functional_min_s : float
+        Movement needed before a calibration is attempted, seconds. Default 8 s [assumption].
+    min_thigh_range_deg : float
+        Thigh rotation range needed to find its axis, degrees. Default 20 [assumption].
+    min_shank_range_deg : float
+        Shank rotation range needed, degrees. Default 10 [assumption]: squats tilt the shank
+        20-40 deg.
+    calibration_t_us : float or None
+        Use the rest containing this host time instead of the first rest found, microseconds.
+    """
+
+    rest_gyr_rad_s: float = 0.1
+    rest_min_s: float = 1.5
+    functional_window_s: float = 30.0
+    functional_min_s: float = 8.0
+    min_thigh_range_deg: float = 20.0
+    min_shank_range_deg: float = 10.0
+    calibration_t_us: float | None = None
+
+
+@dataclass(frozen=True)
+class SegmentCalibration:
+    """Calibration of one board on its segment.
+
+    Attributes
+    ----------
+    segment : str
+    quat_segment_sensor_wxyz : ndarray, shape (4,)
+        Sensor frame in the segment frame.
+    heading_rad : float
+        Rotation about the vertical that takes the board's world frame into the common one at
+        the rest, rad.
+    range_deg : float
+        Rotation range of the functional movement about the found axis, degrees.
+    planarity : float
+        Share of the movement about that axis (1 = single-axis).
+    """
+
+    segment: SegmentName
+    quat_segment_sensor_wxyz: FloatArray
+    heading_rad: float
+    range_deg: float
+    planarity: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Result of :func:`calibrate`.
+
+    Attributes
+    ----------
+    rest_t_us : tuple of float
+        Start and end of the standing rest, host microseconds.
+    boards : dict of int to SegmentCalibration
+    knee_axis_rms_deg : dict of str to float
+        Per leg (``'r'``, ``'l'``): RMS heading mismatch of the thigh's and the shank's knee axes
+        over the functional movement, degrees: the hinge consistency (quality figure).
+    """
+
+    rest_t_us: tuple[float, float]
+    boards: dict[int, SegmentCalibration]
+    knee_axis_rms_deg: dict[str, float] = field(default_factory=dict[str, float])
+
+    def describe(self) -> str:
+        """One line per board and leg, for logs and the CLI."""
+        lines = [f"standing rest {self.rest_t_us[0] / 1e6:.2f}-{self.rest_t_us[1] / 1e6:.2f} s"]
+        for board_id, cal in sorted(self.boards.items(), key=lambda item: item[1].segment):
+            lines.append(
+                f"{cal.segment:8s} board {board_id:5d}: axis from {cal.range_deg:5.1f} deg of "
+                f"movement, planarity {cal.planarity:.2f}"
+            )
+        for side, rms in sorted(self.knee_axis_rms_deg.items()):
+            lines.append(f"knee {side}: thigh/shank axis agreement {rms:.1f} deg RMS")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CalibrationInput:
+    """One board's data on the calibration grid.
+
+    Attributes
+    ----------
+    segment : str
+    quat_wxyz : ndarray, shape (m, 4)
+        Orientation in the board's world frame (NaN where missing).
+    """
+
+    segment: SegmentName
+    quat_wxyz: FloatArray
+
+
+def _rest_mean(quat_wxyz: FloatArray, rest: slice) -> FloatArray:
+    window = quat_wxyz[rest]
+    window = window[np.isfinite(window).all(axis=1)]
+    if window.shape[0] == 0:
+        raise CalibrationError("a board has no data during the standing rest")
+    signs = np.where(window @ window[0] < 0, -1.0, 1.0)
+    return quat_normalize((window * signs[:, None]).mean(axis=0))
+
+
+def _segment_quat(long_axis: FloatArray, ml_axis: FloatArray) -> FloatArray:
+    """``quat_segment_sensor_wxyz`` from the segment's Y and Z axes in the sensor frame."""
+    z = ml_axis - (ml_axis @ long_axis) * long_axis
+    z /= np.linalg.norm(z)
+    x = np.cross(long_axis, z)
+    sensor_from_segment = np.column_stack([x, long_axis, z])
+    return quat_conjugate(quat_from_scipy(Rotation.from_matrix(sensor_from_segment)))
+
+
+def _percentile_excursion(values: FloatArray, q: float) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.percentile(finite, q)) if finite.size else 0.0
+
+
+def calibrate(
+    inputs: Mapping[int, CalibrationInput],
+    rest: slice,
+    movement: slice,
+    rest_t_us: tuple[float, float],
+    params: CalibrationParams,
+) -> Calibration:
+    """Calibrate every board from a standing rest and the movement after it.
+
+    Parameters
+    ----------
+    inputs : mapping of int to CalibrationInput
+        Board id to its data on a common grid.
+    rest, movement : slice
+        Grid rows of the standing rest and of the functional movement.
+    rest_t_us : tuple of float
+        Host times of the rest, for the record.
+    params : CalibrationParams
+
+    Raises
+    ------
+    CalibrationError
+        A segment did not move enough to find its axis.
+    """
+    rest_quat = {b: _rest_mean(i.quat_wxyz, rest) for b, i in inputs.items()}
+    long_axis = {b: quat_rotate(quat_conjugate(q), _Z) for b, q in rest_quat.items()}
+    fits: dict[int, AxisFit] = {
+        b: fit_segment_axis(i.quat_wxyz[movement], rest_quat[b], long_axis[b])
+        for b, i in inputs.items()
+    }
+    by_segment = {i.segment: b for b, i in inputs.items()}
+    for side in ("r", "l"):
+        femur, tibia = by_segment.get(f"femur_{side}"), by_segment.get(f"tibia_{side}")
+        if femur is not None:
+            _require(fits[femur], params.min_thigh_range_deg, f"femur_{side}", "the thigh")
+            fits[femur] = _signed(fits[femur], dominant_sign(fits[femur].pitch_rad))
+        if tibia is not None:
+            _require(fits[tibia], params.min_shank_range_deg, f"tibia_{side}", "the shank")
+            fits[tibia] = _sign_shank(fits[tibia], fits[femur] if femur is not None else None)
+    pelvis = by_segment.get("pelvis")
+    if pelvis is not None:
+        thighs = [fits[b].pitch_rad for s, b in by_segment.items() if s.startswith("femur")]
+        fits[pelvis] = _sign_pelvis(fits[pelvis], thighs)
+    boards: dict[int, SegmentCalibration] = {}
+    for board_id, data in inputs.items():
+        fit = fits[board_id]
+        mount = _segment_quat(long_axis[board_id], fit.axis_sensor)
+        q_world_segment = quat_multiply(rest_quat[board_id], quat_conjugate(mount))
+        x_world = quat_rotate(q_world_segment, np.array([1.0, 0.0, 0.0]))
+        boards[board_id] = SegmentCalibration(
+            segment=data.segment,
+            quat_segment_sensor_wxyz=mount,
+            heading_rad=-float(np.arctan2(x_world[1], x_world[0])),
+            range_deg=fit.range_deg,
+            planarity=fit.planarity,
+        )
+    knee_rms = {
+        side: _knee_axis_rms(inputs, boards, femur, tibia, movement)
+        for side in ("r", "l")
+        if (femur := by_segment.get(f"femur_{side}")) is not None
+        and (tibia := by_segment.get(f"tibia_{side}")) is not None
+    }
+    calibration = Calibration(rest_t_us=rest_t_us, boards=boards, knee_axis_rms_deg=knee_rms)
+    _LOG.info("calibrated:\n%s", calibration.describe())
+    return calibration
+
+
+def _require(fit: AxisFit, min_range_deg: float, segment: str, what: str) -> None:
+    if fit.range_deg < min_range_deg:
+        raise CalibrationError(
+            f"{segment}: {what} moved only {fit.range_deg:.0f} deg after the standing rest, "
+            f"{min_range_deg:.0f} deg are needed to find its axis; do three slow squats or "
+            "knee bends after standing still"
+        )
+
+
+def _signed(fit: AxisFit, sign: float) -> AxisFit:
+    return fit if sign > 0 else fit.flipped()
+
+
+def _sign_shank(shank: AxisFit, thigh: AxisFit | None) -> AxisFit:
+    """Knee flexion (thigh pitch minus shank pitch) is positive; without a thigh, shins tilt
+    forward (negative pitch) as the knee bends."""
+    if thigh is None:
+        return _signed(shank, -dominant_sign(shank.pitch_rad))
+
+    def score(candidate: AxisFit) -> float:
+        knee = thigh.pitch_rad - candidate.pitch_rad
+        return _percentile_excursion(knee, 95.0) + 3.0 * min(0.0, _percentile_excursion(knee, 5.0))
+
+    flipped = shank.flipped()
+    return shank if score(shank) >= score(flipped) else flipped
+
+
+def _sign_pelvis(pelvis: AxisFit, thigh_pitches: list[FloatArray]) -> AxisFit:
+    """The pelvis tilts forward (negative pitch about its right-pointing Z) as the hips flex."""
+    if not thigh_pitches:
+        return _signed(pelvis, -dominant_sign(pelvis.pitch_rad))
+    thigh = np.nanmean(np.vstack(thigh_pitches), axis=0)
+    ok = np.isfinite(thigh) & np.isfinite(pelvis.pitch_rad)
+    if np.count_nonzero(ok) < 3:
+        return pelvis
+    covariance = float(np.cov(thigh[ok], pelvis.pitch_rad[ok])[0, 1])
+    return pelvis if covariance <= 0 else pelvis.flipped()
+
+
+def _knee_axis_rms(
+    inputs: Mapping[int, CalibrationInput],
+    boards: Mapping[int, SegmentCalibration],
+    femur: int,
+    tibia: int,
+    movement: slice,
+) -> float:
+    """RMS heading mismatch of the knee axis seen from the thigh and from the shank, degrees."""
+    azimuths: list[FloatArray] = []
+    weights = np.ones(0)
+    for board_id in (femur, tibia):
+        cal = boards[board_id]
+        quat = inputs[board_id].quat_wxyz[movement]
+        z_sensor = quat_rotate(quat_conjugate(cal.quat_segment_sensor_wxyz), _Z)
+        z_world = quat_rotate(quat, z_sensor)
+        azimuths.append(np.arctan2(z_world[:, 1], z_world[:, 0]) + cal.heading_rad)
+        horizontal = np.hypot(z_world[:, 0], z_world[:, 1])
+        weights = horizontal if weights.size == 0 else weights * horizontal
+    mismatch = np.angle(np.exp(1j * (azimuths[0] - azimuths[1])))
+    ok = np.isfinite(mismatch) & np.isfinite(weights)
+    if not np.any(ok):
+        return float("nan")
+    return float(np.degrees(np.sqrt(np.average(mismatch[ok] ** 2, weights=weights[ok]))))
