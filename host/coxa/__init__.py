@@ -5,7 +5,9 @@ The package is organised by layer (see ``docs/`` and the design notes):
 - :mod:`coxa.wire` -- the wire protocol v1, shared verbatim with the board firmware;
 - :mod:`coxa.geometry` -- quaternions (scalar-first ``wxyz``) and ISB joint angles;
 - :mod:`coxa.sim` -- ground-truth motion, IMU synthesis and virtual boards;
-- :mod:`coxa.pipeline` -- the host pipeline from decoded frames to joint angles and reps;
+- :mod:`coxa.sources` -- the host side of board links (packets to decoded frames);
+- :mod:`coxa.fusion` -- the fusion core: clocks, calibration, heading, joint angles;
+- :mod:`coxa.analysis` -- reps and per-rep metrics;
 - :mod:`coxa.cli` -- the ``coxa`` command.
 """
 

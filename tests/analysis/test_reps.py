@@ -10,14 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coxa.analysis import RepCounter, RepParams
-from coxa.pipeline import AngleBlock
+from coxa.fusion import AngleTable
 
 RATE_HZ = 100.0
 
 
 def _session(
     peaks_deg: list[float], ir_peaks_deg: list[float], rep_s: float = 2.0, rest_s: float = 1.0
-) -> AngleBlock:
+) -> AngleTable:
     """Cosine reps separated by rests; IR follows knee flexion and peaks at the bottom."""
     knee_parts: list[np.ndarray] = [np.zeros(int(rest_s * RATE_HZ))]
     ir_parts: list[np.ndarray] = [np.zeros(int(rest_s * RATE_HZ))]
@@ -37,13 +37,13 @@ def _session(
         "hip_rotation_r": ir,
         "hip_rotation_l": ir - 3.0,
     }
-    return AngleBlock(t_us=t_us, angles_deg=angles, hip_reference="pelvis")
+    return AngleTable(t_us=t_us, angles_deg=angles, hip_reference="pelvis")
 
 
-def _split(block: AngleBlock, cuts: list[int]) -> list[AngleBlock]:
+def _split(block: AngleTable, cuts: list[int]) -> list[AngleTable]:
     bounds = [0, *sorted(set(cuts)), block.n_rows]
     return [
-        AngleBlock(
+        AngleTable(
             t_us=block.t_us[a:b],
             angles_deg={k: v[a:b] for k, v in block.angles_deg.items()},
             hip_reference=block.hip_reference,

@@ -9,10 +9,9 @@ from hypothesis import strategies as st
 
 from coxa import wire
 from coxa.geometry import GRAVITY_M_S2, quat_from_axis_angle, quat_rotate
-from coxa.pipeline import frame_arrays
 from coxa.sim._board import BoardSpec, packetize, run_board, to_fixed_point
 from coxa.sim._radio import RadioParams, transmit
-from coxa.sources import LinkDecoder
+from coxa.sources import LinkDecoder, frame_arrays
 
 RATE_HZ = 200.0
 PERIOD_US = 5000

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from coxa.fusion import AngleTable
 from coxa.geometry import FloatArray, Side
-from coxa.pipeline import AngleBlock
 
 _SIDES: tuple[Side, ...] = ("r", "l")
 
@@ -125,7 +125,7 @@ def _leg_columns(side: Side) -> tuple[str, str, str]:
 
 
 class RepCounter:
-    """Streaming rep counter: feed :class:`~coxa.pipeline.AngleBlock` rows with :meth:`update`.
+    """Streaming rep counter: feed :class:`~coxa.fusion.AngleTable` rows with :meth:`update`.
 
     Splitting the same rows into different blocks gives the same reps.
 
@@ -147,7 +147,7 @@ class RepCounter:
         """Whether a rep is under way."""
         return self._open is not None
 
-    def update(self, block: AngleBlock) -> list[Rep]:
+    def update(self, block: AngleTable) -> list[Rep]:
         """Process a block and return the reps completed in it."""
         sides: list[Side] = [s for s in _SIDES if f"hip_flexion_{s}" in block.angles_deg]
         if block.n_rows == 0 or not sides:
@@ -196,7 +196,7 @@ class RepCounter:
             start = stop
         return completed
 
-    def _collect(self, block: AngleBlock, sides: list[Side], start: int, stop: int) -> None:
+    def _collect(self, block: AngleTable, sides: list[Side], start: int, stop: int) -> None:
         opened = self._open
         if opened is None:
             return

@@ -1,4 +1,4 @@
-"""``coxa demo``: a simulated rig through the wire protocol and the first host pipeline."""
+"""``coxa demo``: a simulated rig through the wire protocol and the fusion core."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 
 from coxa.analysis import Rep, RepCounter
 from coxa.cli._readout import LiveState, TerminalPanel, TruthRep, render_summary
+from coxa.fusion import AngleTable, CalibrationError, FusionCore
 from coxa.geometry import Side
-from coxa.pipeline import AngleBlock, JointAnglePipeline, ReceivedFrame
 from coxa.sim import (
     EXERCISES,
     ImuParams,
@@ -24,7 +24,7 @@ from coxa.sim import (
     RigRecording,
     simulate_rig,
 )
-from coxa.sources import LinkDecoder
+from coxa.sources import LinkDecoder, ReceivedFrame
 
 _TICK_US = 50_000
 # Rep-to-rep variation of the simulated athlete, so the summary shows that each rep is measured.
@@ -40,8 +40,9 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
         help="simulated boards doing an exercise set, live readout and per-rep summary",
         description=(
             "Simulate a rig (pelvis, both thighs, both shanks) doing a set, send every sample "
-            "through protocol v1 frames and BLE packets, and run the host pipeline on them: "
-            "standing calibration, ISB joint angles, rep counting. No hardware needed."
+            "through protocol v1 frames and BLE packets, and run the fusion core on them: "
+            "standing and functional calibration, heading correction, ISB joint angles, rep "
+            "counting. No hardware needed."
         ),
     )
     parser.add_argument(
@@ -83,11 +84,11 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
 
 @dataclass
 class _Session:
-    """Link decoders, pipeline and rep counter of one demo run, fed tick by tick."""
+    """Link decoders, fusion core and rep counter of one demo run, fed tick by tick."""
 
     recording: RigRecording
     links: dict[int, LinkDecoder] = field(default_factory=dict[int, LinkDecoder])
-    pipeline: JointAnglePipeline | None = None
+    core: FusionCore | None = None
     counter: RepCounter = field(default_factory=RepCounter)
     latest_rotation: dict[Side, float] = field(default_factory=dict[Side, float])
     latest_knee: dict[Side, float] = field(default_factory=dict[Side, float])
@@ -95,12 +96,12 @@ class _Session:
 
     def __post_init__(self) -> None:
         self.links = {board_id: LinkDecoder(board_id) for board_id in self.recording.boards}
-        self.pipeline = JointAnglePipeline(self.recording.segments_by_board)
+        self.core = FusionCore(self.recording.segments_by_board)
 
     def advance(self, t_host_us: int) -> list[Rep]:
         """Deliver every packet received up to ``t_host_us`` and process the result."""
-        pipeline = self.pipeline
-        if pipeline is None:
+        core = self.core
+        if core is None:
             return []
         packets = self.recording.packets
         frames: list[ReceivedFrame] = []
@@ -110,11 +111,11 @@ class _Session:
             if received is not None:
                 frames.append(received)
             self.next_packet += 1
-        block = pipeline.update(frames)
+        block = core.update_frames(frames)
         self._remember(block)
         return self.counter.update(block)
 
-    def _remember(self, block: AngleBlock) -> None:
+    def _remember(self, block: AngleTable) -> None:
         for side in ("r", "l"):
             for name, store in (
                 (f"hip_rotation_{side}", self.latest_rotation),
@@ -126,9 +127,9 @@ class _Session:
 
     def status(self) -> str:
         """One-line status for the live panel."""
-        pipeline = self.pipeline
-        if pipeline is None or pipeline.calibration is None:
-            return "calibrating: stand still"
+        core = self.core
+        if core is None or core.calibration is None:
+            return "calibrating: stand still, then three slow reps"
         lost = sum(link.lost_packets for link in self.links.values())
         return f"streaming, {len(self.links)} boards, {lost} packets lost"
 
@@ -201,25 +202,29 @@ def run(args: argparse.Namespace) -> int:
             wait_s = (t_us - epoch_us) / 1e6 / args.speed - (time.monotonic() - started)
             if wait_s > 0:
                 time.sleep(wait_s)
-            pipeline = session.pipeline
+            core = session.core
             panel.show(
                 LiveState(
                     t_s=(t_us - epoch_us) / 1e6,
                     status=session.status(),
-                    hip_reference=pipeline.hip_reference if pipeline else "room",
+                    hip_reference=core.hip_reference if core else "room",
                     rotation_deg=session.latest_rotation,
                     knee_deg=session.latest_knee,
                     reps=len(session.counter.reps),
                     in_rep=session.counter.in_rep,
                 )
             )
-    pipeline = session.pipeline
-    if pipeline is None or pipeline.calibration is None:
-        print("no standing rest common to all boards was seen: no calibration, no angles")
+    core = session.core
+    if core is None:
+        return 1
+    try:
+        session.counter.update(core.finish())
+    except CalibrationError as error:
+        print(f"no calibration, no angles: {error}")
         return 1
     print()
     for line in render_summary(
-        session.counter.reps, pipeline.hip_reference, _truth_reps(recording, duration_s)
+        session.counter.reps, core.hip_reference, _truth_reps(recording, duration_s)
     ):
         print(line)
     return 0

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from coxa.analysis import Rep
+from coxa.fusion import HipReference
 from coxa.geometry import Side
-from coxa.pipeline import HipReference
 
 _SIDE_NAMES: dict[Side, str] = {"r": "right", "l": "left"}
 

@@ -58,12 +58,19 @@ class CalibrationParams:
         Movement after the rest used for the functional axes, seconds. Default 30 s
         [assumption]: three to six slow reps.
     functional_min_s : float
-        Movement needed before a calibration is attempted, seconds. Default 8 s [assumption].
+        Movement needed before a calibration is attempted, seconds. Default 4 s [assumption]:
+        one slow rep.
     min_thigh_range_deg : float
-        Thigh rotation range needed to find its axis, degrees. Default 20 [assumption].
+        Thigh rotation range needed to find its axis, degrees. Default 10 [assumption]: the
+        trailing leg of a step-up swings about 11 deg.
     min_shank_range_deg : float
-        Shank rotation range needed, degrees. Default 10 [assumption]: squats tilt the shank
-        20-40 deg.
+        Shank rotation range needed, degrees. Default 2 [assumption]: squats tilt the shank
+        20-40 deg, a hinge only about 3; a shank that hardly moves also hardly needs its axis for
+        the knee flexion (its knee rotation and adduction are then the uncertain columns).
+    min_thigh_planarity : float
+        Share of the thigh's movement about one axis needed to trust that axis. Default 0.75
+        [assumption]: squats, lunges and step-ups give 0.9 and more; a hip hinge, where the
+        pelvis moves and the thighs hardly do, gives about 0.6 and is refused.
     calibration_t_us : float or None
         Use the rest containing this host time instead of the first rest found, microseconds.
     """
@@ -71,9 +78,10 @@ class CalibrationParams:
     rest_gyr_rad_s: float = 0.1
     rest_min_s: float = 1.5
     functional_window_s: float = 30.0
-    functional_min_s: float = 8.0
-    min_thigh_range_deg: float = 20.0
-    min_shank_range_deg: float = 10.0
+    functional_min_s: float = 4.0
+    min_thigh_range_deg: float = 10.0
+    min_shank_range_deg: float = 2.0
+    min_thigh_planarity: float = 0.75
     calibration_t_us: float | None = None
 
 
@@ -206,6 +214,13 @@ def calibrate(
         femur, tibia = by_segment.get(f"femur_{side}"), by_segment.get(f"tibia_{side}")
         if femur is not None:
             _require(fits[femur], params.min_thigh_range_deg, f"femur_{side}", "the thigh")
+            if fits[femur].planarity < params.min_thigh_planarity:
+                raise CalibrationError(
+                    f"femur_{side}: the thigh's movement after the standing rest turned about no "
+                    f"single axis (planarity {fits[femur].planarity:.2f}, "
+                    f"{params.min_thigh_planarity:.2f} needed); do three slow squats or knee "
+                    "bends after standing still"
+                )
             fits[femur] = _signed(fits[femur], dominant_sign(fits[femur].pitch_rad))
         if tibia is not None:
             _require(fits[tibia], params.min_shank_range_deg, f"tibia_{side}", "the shank")

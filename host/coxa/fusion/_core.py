@@ -34,7 +34,7 @@ from coxa.fusion._samples import SampleBlock
 from coxa.fusion._table import AngleTable, HipReference
 from coxa.fusion._unpack import FrameUnpacker
 from coxa.geometry import FloatArray, quat_conjugate, quat_multiply, quat_to_rotvec
-from coxa.pipeline import ReceivedFrame
+from coxa.sources import ReceivedFrame
 
 _LOG = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from coxa import wire
 from coxa.fusion._samples import SampleBlock
-from coxa.pipeline import ReceivedFrame, frame_arrays
+from coxa.sources import ReceivedFrame, frame_arrays
 
 
 class FrameUnpacker:

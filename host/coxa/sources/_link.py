@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from coxa import wire
-from coxa.pipeline import ReceivedFrame
+from coxa.sources._frames import ReceivedFrame
 
 _LOG = logging.getLogger(__name__)
 
