@@ -59,18 +59,6 @@ def test_rep_count_equals_the_simulated_one(
     assert f"simulated reps: {reps}" in out
 
 
-def test_a_hinge_only_session_is_refused_with_the_missing_movement_named(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    # In a hip hinge the thighs hardly turn about one axis, so their functional axis cannot be
-    # found: the calibration is refused with what to do, rather than giving wrong angles.
-    code = main(["demo", "--exercise", "hinge", "--reps", "3", "--seed", "5", "--no-live"])
-    assert code == 1
-    out = capsys.readouterr().out
-    assert "no calibration, no angles: femur_" in out
-    assert "do three slow squats or knee bends" in out
-
-
 def test_lossy_radio_and_no_pelvis_still_count_and_label_honestly(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -13,6 +13,7 @@ from coxa.fusion._calibration import (
 from coxa.fusion._clock import ClockParams, ClockState, ClockSync
 from coxa.fusion._core import FusionCore, FusionParams, FusionStats
 from coxa.fusion._heading import HeadingParams, HeadingState
+from coxa.fusion._orientations import blocks_from_orientations
 from coxa.fusion._samples import SampleBlock
 from coxa.fusion._table import AngleTable, HipReference
 from coxa.fusion._unpack import FrameUnpacker
@@ -35,6 +36,7 @@ __all__ = [
     "HipReference",
     "SampleBlock",
     "SegmentCalibration",
+    "blocks_from_orientations",
     "femur_from_shank_pointer",
     "joint_angles_deg",
 ]

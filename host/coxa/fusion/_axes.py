@@ -1,12 +1,13 @@
 """Functional segment axes: a segment's dominant rotation axis, and the sign conventions.
 
-Between a standing rest and the end of a movement window, a segment's orientation relative to
-its rest pose, ``conj(q_rest) ⊗ q(t)``, turns about body-fixed axes. For the thigh in a squat,
-lunge, step-up or gait the dominant one is the hip flexion axis, for the shank the ankle's, for
-the pelvis its tilt axis; all of them are the segment's medio-lateral (Z) axis. The principal
-direction of the rotation vectors, restricted to the plane perpendicular to the segment's long
-axis (known from gravity at rest), estimates it without any heading information, so boards with
-unrelated heading references can be calibrated independently. This is the planar-movement case of
+Over a movement window a segment turns about body-fixed axes. For the thigh in a squat, lunge,
+step-up or gait the dominant one is the hip flexion axis, for the shank the ankle's, for the
+pelvis its tilt axis; all of them are the segment's medio-lateral (Z) axis. The principal
+direction of the body-frame rotation increments ``conj(q_i) ⊗ q_(i+1)``, restricted to the plane
+perpendicular to the segment's long axis (known from gravity at rest, so turning about the
+vertical while standing does not count), estimates it without any heading information, so boards
+with unrelated heading references are calibrated independently. The pitch about the axis, used to
+choose its sign, comes from gravity alone. This is the planar-movement case of
 the kinematic axis identification of Seel, Schauer and Raisch (2012, doi:10.1109/CCA.2012.6402423),
 where their gyroscope-norm constraint reduces to each segment's own rotation axis.
 """
@@ -16,8 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
-from coxa.geometry import FloatArray, quat_conjugate, quat_multiply, quat_to_rotvec
+from coxa.geometry import (
+    FloatArray,
+    quat_conjugate,
+    quat_multiply,
+    quat_rotate,
+    quat_to_rotvec,
+)
+
+_UP = np.array([0.0, 0.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -29,12 +39,13 @@ class AxisFit:
     axis_sensor : ndarray, shape (3,)
         Unit axis in the sensor frame, perpendicular to the segment's long axis.
     pitch_rad : ndarray, shape (n,)
-        Rotation about the axis relative to the rest pose at each input row, rad (NaN where the
-        input is missing).
+        Forward tilt of the segment about the axis at each input row, from gravity, rad (NaN
+        where the input is missing).
     range_deg : float
         5th-to-95th percentile range of the pitch, degrees: the excitation.
     planarity : float
-        Share of the rotation-vector energy about the axis (1 = a pure single-axis movement).
+        Share of the rotation energy (perpendicular to the long axis) about the axis; 1 = a
+        pure single-axis movement.
     """
 
     axis_sensor: FloatArray
@@ -47,32 +58,34 @@ class AxisFit:
         return AxisFit(-self.axis_sensor, -self.pitch_rad, self.range_deg, self.planarity)
 
 
-def fit_segment_axis(
-    quat_wxyz: FloatArray, quat_rest_wxyz: FloatArray, long_axis_sensor: FloatArray
-) -> AxisFit:
+def fit_segment_axis(quat_wxyz: FloatArray, long_axis_sensor: FloatArray) -> AxisFit:
     """Dominant rotation axis of a segment perpendicular to its long axis.
 
     Parameters
     ----------
     quat_wxyz : ndarray, shape (n, 4)
-        Board orientations in its own world frame over a movement window (NaN rows ignored).
-    quat_rest_wxyz : ndarray, shape (4,)
-        Orientation at the standing rest.
+        Board orientations in its own world frame over a movement window at a fixed rate
+        (NaN rows ignored).
     long_axis_sensor : ndarray, shape (3,)
-        Unit long (proximal, Y) axis of the segment in the sensor frame.
+        Unit long (proximal, Y) axis of the segment in the sensor frame, from gravity at rest.
     """
-    ok = np.isfinite(quat_wxyz).all(axis=1)
-    rotvec = np.full((quat_wxyz.shape[0], 3), np.nan)
-    rotvec[ok] = quat_to_rotvec(quat_multiply(quat_conjugate(quat_rest_wxyz), quat_wxyz[ok]))
-    vectors = rotvec[ok] - np.outer(rotvec[ok] @ long_axis_sensor, long_axis_sensor)
-    scatter = vectors.T @ vectors
-    eigenvalues, eigenvectors = np.linalg.eigh(scatter)
+    ok: NDArray[np.bool_] = np.all(np.isfinite(quat_wxyz), axis=1)
+    pairs = ok[:-1] & ok[1:]
+    steps = quat_to_rotvec(
+        quat_multiply(quat_conjugate(quat_wxyz[:-1][pairs]), quat_wxyz[1:][pairs])
+    )
+    vectors = steps - np.outer(steps @ long_axis_sensor, long_axis_sensor)
+    eigenvalues, eigenvectors = np.linalg.eigh(vectors.T @ vectors)
     axis = eigenvectors[:, -1]
     axis = axis - (axis @ long_axis_sensor) * long_axis_sensor
     axis /= np.linalg.norm(axis)
-    total = float(np.sum(rotvec[ok] ** 2))
+    total = float(eigenvalues.sum())
     planarity = float(eigenvalues[-1] / total) if total > 0 else 0.0
-    pitch = rotvec @ axis
+    # Pitch about the axis from gravity alone: heading-free and drift-free.
+    up = np.full((quat_wxyz.shape[0], 3), np.nan)
+    up[ok] = quat_rotate(quat_conjugate(quat_wxyz[ok]), _UP)
+    anterior = np.cross(long_axis_sensor, axis)
+    pitch = np.arctan2(up @ anterior, up @ long_axis_sensor)
     p5, p95 = np.percentile(pitch[ok], [5.0, 95.0]) if np.any(ok) else (0.0, 0.0)
     return AxisFit(axis, pitch, float(np.degrees(p95 - p5)), planarity)
 

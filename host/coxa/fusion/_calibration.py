@@ -68,7 +68,7 @@ class CalibrationParams:
         20-40 deg, a hinge only about 3; a shank that hardly moves also hardly needs its axis for
         the knee flexion (its knee rotation and adduction are then the uncertain columns).
     min_thigh_planarity : float
-        Share of the thigh's movement about one axis needed to trust that axis. Default 0.75
+        Share of the thigh's movement about one axis needed to trust that axis. Default 0.5
         [assumption]: squats, lunges and step-ups give 0.9 and more; a hip hinge, where the
         pelvis moves and the thighs hardly do, gives about 0.6 and is refused.
     calibration_t_us : float or None
@@ -81,7 +81,7 @@ class CalibrationParams:
     functional_min_s: float = 4.0
     min_thigh_range_deg: float = 10.0
     min_shank_range_deg: float = 2.0
-    min_thigh_planarity: float = 0.75
+    min_thigh_planarity: float = 0.5
     calibration_t_us: float | None = None
 
 
@@ -206,8 +206,7 @@ def calibrate(
     rest_quat = {b: _rest_mean(i.quat_wxyz, rest) for b, i in inputs.items()}
     long_axis = {b: quat_rotate(quat_conjugate(q), _Z) for b, q in rest_quat.items()}
     fits: dict[int, AxisFit] = {
-        b: fit_segment_axis(i.quat_wxyz[movement], rest_quat[b], long_axis[b])
-        for b, i in inputs.items()
+        b: fit_segment_axis(i.quat_wxyz[movement], long_axis[b]) for b, i in inputs.items()
     }
     by_segment = {i.segment: b for b, i in inputs.items()}
     for side in ("r", "l"):
@@ -281,15 +280,18 @@ def _sign_shank(shank: AxisFit, thigh: AxisFit | None) -> AxisFit:
 
 
 def _sign_pelvis(pelvis: AxisFit, thigh_pitches: list[FloatArray]) -> AxisFit:
-    """The pelvis tilts forward (negative pitch about its right-pointing Z) as the hips flex."""
+    """Hip flexion (thigh pitch minus pelvis pitch) is mostly positive and rarely far below 0;
+    without thighs, the pelvis tilts forward (negative pitch about its right-pointing Z)."""
     if not thigh_pitches:
         return _signed(pelvis, -dominant_sign(pelvis.pitch_rad))
     thigh = np.nanmean(np.vstack(thigh_pitches), axis=0)
-    ok = np.isfinite(thigh) & np.isfinite(pelvis.pitch_rad)
-    if np.count_nonzero(ok) < 3:
-        return pelvis
-    covariance = float(np.cov(thigh[ok], pelvis.pitch_rad[ok])[0, 1])
-    return pelvis if covariance <= 0 else pelvis.flipped()
+
+    def score(candidate: AxisFit) -> float:
+        hip = thigh - candidate.pitch_rad
+        return _percentile_excursion(hip, 95.0) + 3.0 * min(0.0, _percentile_excursion(hip, 5.0))
+
+    flipped = pelvis.flipped()
+    return pelvis if score(pelvis) >= score(flipped) else flipped
 
 
 def _knee_axis_rms(

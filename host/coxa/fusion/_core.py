@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from numpy.typing import NDArray
 
 from coxa.body import SegmentName
 from coxa.fusion._angles import joint_angles_deg
@@ -336,23 +337,24 @@ class FusionCore:
             ],
             axis=0,
         )
-        rest = _find_rest(
-            still,
-            grid,
-            round(params.rest_min_s * 1e6 / step_us),
-            params.calibration_t_us,
-            self._failed_rest_end_us,
-        )
+        if params.calibration_t_us is not None:
+            # A given calibration time is the neutral pose itself, still or not (OpenSense style).
+            i0 = int(np.searchsorted(grid, params.calibration_t_us))
+            rest = (i0, i0 + 1) if i0 < grid.size else None
+        else:
+            rest = _find_rest(
+                still,
+                grid,
+                round(params.rest_min_s * 1e6 / step_us),
+                self._failed_rest_end_us,
+            )
         if rest is None:
             if final:
                 self.calibration_error = CalibrationError(
-                    "no standing rest common to all boards"
-                    + (
-                        f" at {params.calibration_t_us / 1e6:.2f} s"
-                        if params.calibration_t_us is not None
-                        else ""
-                    )
-                    + ": stand still for 2 s before moving"
+                    "no standing rest common to all boards: stand still for 2 s before moving"
+                    if params.calibration_t_us is None
+                    else f"no data from every board at the calibration time "
+                    f"{params.calibration_t_us / 1e6:.2f} s"
                 )
             return False
         i0, i1 = rest
@@ -437,10 +439,10 @@ class FusionCore:
 
 
 def _find_rest(
-    still: np.ndarray, grid_us: FloatArray, min_rows: int, at_us: float | None, after_us: float
+    still: NDArray[np.bool_], grid_us: FloatArray, min_rows: int, after_us: float
 ) -> tuple[int, int] | None:
-    """Rows ``(start, end)`` of the first run of ``still`` at least ``min_rows`` long (the run
-    containing ``at_us`` when given), starting after ``after_us``."""
+    """Rows ``(start, end)`` of the first complete run of ``still`` at least ``min_rows`` long
+    that starts after ``after_us``."""
     padded = np.concatenate([[False], still, [False]])
     edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
     for start, end in zip(edges[::2], edges[1::2], strict=True):
@@ -448,6 +450,5 @@ def _find_rest(
             continue
         if end == still.size:
             return None  # the rest may still be going on
-        if at_us is None or grid_us[start] <= at_us <= grid_us[end - 1]:
-            return int(start), int(end)
+        return int(start), int(end)
     return None
