@@ -14,6 +14,7 @@ from coxa.fusion._clock import ClockParams, ClockState, ClockSync
 from coxa.fusion._core import FusionCore, FusionParams, FusionStats
 from coxa.fusion._heading import HeadingParams, HeadingState
 from coxa.fusion._orientations import blocks_from_orientations
+from coxa.fusion._refusion import RefusionParams, RefusionState, RefusionVariant, VqfRefusion
 from coxa.fusion._samples import SampleBlock
 from coxa.fusion._table import AngleTable, HipReference
 from coxa.fusion._unpack import FrameUnpacker
@@ -34,8 +35,12 @@ __all__ = [
     "HeadingParams",
     "HeadingState",
     "HipReference",
+    "RefusionParams",
+    "RefusionState",
+    "RefusionVariant",
     "SampleBlock",
     "SegmentCalibration",
+    "VqfRefusion",
     "blocks_from_orientations",
     "femur_from_shank_pointer",
     "joint_angles_deg",
