@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import strategies as st
 
 from coxa.geometry import Side
-from coxa.sim import EXERCISES, TEMPLATES, Exercise, MotionParams
+from coxa.sim import EXERCISES, TEMPLATES, Exercise, Motion, MotionParams, MotionState
 
 #: Exercises with reps (everything except standing rest).
 MOVING_EXERCISES: tuple[Exercise, ...] = tuple(e for e in EXERCISES if e != "rest")
@@ -61,3 +62,13 @@ def motion_params(
         setup_s=draw(st.just(0.0) | st.floats(0.5, 2.5)),
         seed=draw(st.integers(0, 2**32 - 1)),
     )
+
+
+def rear_foot_slides(motion: Motion, state: MotionState, planted: np.ndarray) -> bool:
+    """Whether the planted rear foot (split squat, hinge) moves by more than 0.1 mm over the
+    samples where ``planted`` is true: out of the leg's reach the solved knee saturates and the
+    foot slides (documented and logged), smoothly but more abruptly than a C2 bound assumes."""
+    if not motion.template.other_leg_planted or not np.any(planted):
+        return False
+    rear = state.ankle_m(motion.other_side)[planted]
+    return bool(np.linalg.norm(rear - rear[0], axis=1).max() > 1e-4)

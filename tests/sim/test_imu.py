@@ -30,6 +30,7 @@ from coxa.sim import (
     SensorMount,
     default_mount,
     default_mounts,
+    random_mount,
     synthesize_imu,
     synthesize_rig,
 )
@@ -248,3 +249,86 @@ def test_invalid_imu_parameters_are_rejected() -> None:
         ImuParams(gyr_noise_density_rad_s_rthz=-1.0)
     with pytest.raises(ValueError, match="positive"):
         ImuParams(acc_range_m_s2=0.0)
+    with pytest.raises(ValueError, match="gyr_bias_max_rad_s"):
+        ImuParams(gyr_bias_max_rad_s=-0.1)
+    with pytest.raises(ValueError, match="gyr_bias_max_rad_s"):
+        ImuParams(gyr_bias_max_rad_s=float("nan"))
+
+
+@settings(max_examples=20)
+@given(seeds, st.floats(0.001, 0.02))
+def test_the_initial_gyro_bias_is_bounded_per_axis(seed: int, bound_rad_s: float) -> None:
+    motion = Motion(MotionParams(exercise="rest", rest_before_s=0.5, rest_after_s=0.0))
+    wide = dataclasses.replace(ImuParams.clean(), gyr_bias_sd_rad_s=0.05)  # ~3 dps SD
+    bounded = dataclasses.replace(wide, gyr_bias_max_rad_s=bound_rad_s)
+    a = synthesize_imu(motion, default_mount("pelvis"), wide, seed=seed)
+    b = synthesize_imu(motion, default_mount("pelvis"), bounded, seed=seed)
+    drawn, clipped = a.gyr_bias_rad_s[0], b.gyr_bias_rad_s[0]
+    # The draw is clipped, nothing else changes (same random stream, no walk here).
+    np.testing.assert_array_equal(clipped, np.clip(drawn, -bound_rad_s, bound_rad_s))
+    np.testing.assert_array_equal(
+        b.gyr_bias_rad_s, np.broadcast_to(clipped, b.gyr_bias_rad_s.shape)
+    )
+    np.testing.assert_array_equal(a.acc_m_s2, b.acc_m_s2)
+    np.testing.assert_allclose(b.gyr_rad_s - b.gyr_true_rad_s, b.gyr_bias_rad_s, atol=1e-15)
+
+
+def test_a_bias_bound_leaves_the_walk_unbounded() -> None:
+    motion = Motion(MotionParams(exercise="rest", rest_before_s=30.0, rest_after_s=0.0))
+    free = dataclasses.replace(
+        ImuParams.clean(), gyr_bias_sd_rad_s=0.05, gyr_bias_walk_rad_s_rts=np.radians(0.05)
+    )
+    bounded = dataclasses.replace(free, gyr_bias_max_rad_s=np.radians(0.5))
+    a = synthesize_imu(motion, default_mount("pelvis"), free, seed=3)
+    b = synthesize_imu(motion, default_mount("pelvis"), bounded, seed=3)
+    shift = b.gyr_bias_rad_s - a.gyr_bias_rad_s
+    assert np.abs(shift[0]).max() > 0.01  # the draw (about 3 deg/s) was clipped
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-15)
+    walk = b.gyr_bias_rad_s - b.gyr_bias_rad_s[0]
+    assert np.abs(walk).max() > np.radians(0.05)  # the walk goes on after the clip
+
+
+@settings(max_examples=30)
+@given(st.sampled_from(SEGMENTS), st.integers(0, 2**63), st.floats(0.0, 180.0))
+def test_random_mounts_stay_within_their_angle_of_nominal(
+    segment: SegmentName, seed: int, max_deg: float
+) -> None:
+    mount = random_mount(segment, seed=seed, max_angle_deg=max_deg)
+    nominal = NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ[segment]
+    off_deg = np.degrees(quat_angle_rad(nominal, mount.quat_wxyz))
+    assert off_deg <= max_deg + 1e-9
+    assert mount.position_in_segment_m == default_mount(segment).position_in_segment_m
+    assert random_mount(segment, seed=seed, max_angle_deg=max_deg) == mount  # seeded
+
+
+def test_random_mounts_fill_their_range() -> None:
+    offs = np.array(
+        [
+            np.degrees(
+                quat_angle_rad(
+                    NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ[segment],
+                    random_mount(segment, seed=seed).quat_wxyz,
+                )
+            )
+            for seed in range(60)
+            for segment in SEGMENTS
+        ]
+    )
+    assert offs.max() <= 30.0 + 1e-9
+    # Uniform in [0, 30] deg: both ends of the range are reached.
+    assert offs.min() < 5.0
+    assert offs.max() > 25.0
+    # Different seeds and segments turn the boards differently.
+    quats = {random_mount(s, seed=k).quat_segment_sensor_wxyz for k in range(5) for s in SEGMENTS}
+    assert len(quats) == 25
+    with pytest.raises(ValueError, match="max_angle_deg"):
+        random_mount("pelvis", seed=0, max_angle_deg=-1.0)
+
+
+@pytest.mark.parametrize("segment", SEGMENTS)
+def test_default_mounts_are_23_to_32_deg_off_nominal(segment: SegmentName) -> None:
+    # As documented; the shank straps are slightly beyond 30 deg (see docs/simulator.md).
+    off = quat_angle_rad(
+        NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ[segment], default_mount(segment).quat_wxyz
+    )
+    assert 23.0 <= np.degrees(off) <= 32.0

@@ -100,3 +100,56 @@ def test_invalid_tempo_is_rejected() -> None:
         RepSchedule(-1.0, 3, 1.0, 0.5, 1.0, 0.5, 1.0)
     with pytest.raises(ValueError, match="setup_s"):
         RepSchedule(1.0, 3, 1.0, 0.5, 1.0, 0.5, 1.0, setup_s=-0.5)
+
+
+multi_set_schedules = st.builds(
+    RepSchedule,
+    rest_before_s=st.floats(0.0, 4.0),
+    reps=st.integers(1, 4),
+    descent_s=st.floats(0.3, 3.0),
+    bottom_pause_s=st.floats(0.0, 1.0),
+    ascent_s=st.floats(0.3, 3.0),
+    top_pause_s=st.floats(0.0, 1.0),
+    rest_after_s=st.floats(0.0, 4.0),
+    setup_s=st.just(0.0) | st.floats(0.3, 3.0),
+    sets=st.integers(2, 4),
+    set_rest_s=st.floats(0.0, 5.0),
+)
+
+
+@settings(max_examples=40)
+@given(multi_set_schedules)
+def test_between_sets_the_setup_runs_back_down_and_up_again(schedule: RepSchedule) -> None:
+    dt = 1e-3
+    t = np.arange(-0.5, schedule.duration_s + 0.5, dt)
+    w, s = schedule.setup_progress(t), schedule.progress(t)
+    assert np.all((w >= 0) & (w <= 1))
+    for start, end in zip(schedule.set_start_t_s, schedule.set_end_t_s, strict=True):
+        in_set = (t >= start) & (t <= end)
+        np.testing.assert_array_equal(w[in_set], 1.0)  # every rep starts from the top position
+    for start, end in schedule.set_rest_t_s:
+        still = (t >= start) & (t <= end)
+        np.testing.assert_array_equal(w[still], 0.0 if schedule.setup_s > 0 else 1.0)
+        np.testing.assert_array_equal(s[still], 0.0)
+    rep_windows = np.zeros(t.shape, dtype=bool)
+    for start, end in zip(schedule.start_t_s, schedule.end_t_s, strict=True):
+        rep_windows |= (t > start) & (t < end)
+    np.testing.assert_array_equal(s[~rep_windows], 0.0)  # no rep outside its window
+    if schedule.setup_s > 0:  # C2: bounded jerk
+        acc = np.diff(w, 2) / dt**2
+        assert np.abs(np.diff(acc)).max() <= 1.5 * 60.0 / schedule.setup_s**3 * dt
+    idx = schedule.rep_index(schedule.bottom_t_s)
+    np.testing.assert_array_equal(idx, np.arange(schedule.sets * schedule.reps))
+    np.testing.assert_array_equal(
+        schedule.set_index_of_rep, np.repeat(np.arange(schedule.sets), schedule.reps)
+    )
+    assert schedule.end_t_s[-1] == pytest.approx(schedule.duration_s - schedule.rest_after_s)
+
+
+def test_invalid_sets_are_rejected_by_the_schedule() -> None:
+    with pytest.raises(ValueError, match="sets"):
+        RepSchedule(1.0, 3, 1.0, 0.5, 1.0, 0.5, 1.0, sets=0)
+    with pytest.raises(ValueError, match="reps >= 1"):
+        RepSchedule(1.0, 0, 1.0, 0.5, 1.0, 0.5, 1.0, sets=2)
+    with pytest.raises(ValueError, match="set_rest_s"):
+        RepSchedule(1.0, 3, 1.0, 0.5, 1.0, 0.5, 1.0, sets=2, set_rest_s=-1.0)

@@ -8,8 +8,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coxa import wire
-from coxa.geometry import quat_rotate
-from coxa.sim import ImuParams, MotionParams, RadioParams, RigParams, simulate_rig
+from coxa.body import NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ
+from coxa.geometry import quat_angle_rad, quat_rotate
+from coxa.sim import (
+    ImuParams,
+    MotionParams,
+    RadioParams,
+    RigParams,
+    random_mount,
+    simulate_rig,
+)
 
 _SHORT = MotionParams(exercise="squat", reps=1, rest_before_s=2.0, rest_after_s=1.0)
 
@@ -59,3 +67,28 @@ def test_board_filter_keeps_inclination_within_a_few_degrees(imu: ImuParams) -> 
         error_deg = np.degrees(np.arccos(np.clip(np.sum(up_true * up_est, axis=1), -1, 1)))
         limit = 1.0 if imu.gyr_bias_sd_rad_s == 0 else 4.0
         assert np.percentile(error_deg, 95) < limit, rec.segments_by_board[board_id]
+
+
+def test_a_mount_seed_straps_every_board_at_random_within_the_bound() -> None:
+    params = RigParams(motion=_SHORT, seed=2, mount_seed=17, mount_max_deg=12.0)
+    rec = simulate_rig(params)
+    turned = []
+    for board_id, segment in rec.segments_by_board.items():
+        mount = rec.imu[board_id].mount
+        assert mount == random_mount(segment, seed=17, max_angle_deg=12.0)
+        off = quat_angle_rad(NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ[segment], mount.quat_wxyz)
+        assert np.degrees(off) <= 12.0 + 1e-9
+        turned.append(mount.quat_segment_sensor_wxyz)
+    assert len(set(turned)) == 5
+    # The straps depend on the mount seed only, not on the rig's seed.
+    other = simulate_rig(RigParams(motion=_SHORT, seed=3, mount_seed=17, mount_max_deg=12.0))
+    assert sorted(m.mount.quat_segment_sensor_wxyz for m in other.imu.values()) == sorted(turned)
+
+
+def test_invalid_mount_parameters_are_rejected() -> None:
+    with pytest.raises(ValueError, match="mounting='nominal'"):
+        RigParams(mounting="realistic", mount_seed=1)
+    with pytest.raises(ValueError, match="mount_max_deg"):
+        RigParams(mount_seed=1, mount_max_deg=200.0)
+    with pytest.raises(ValueError, match="mount_seed"):
+        RigParams(mount_seed=-1)

@@ -9,8 +9,8 @@ from coxa.sim._board import BoardOutput, BoardSpec, packetize, run_board, to_fix
 from coxa.sim._clock import ClockParams, SampleTimes, sample_times
 from coxa.sim._exercises import EXERCISES, TEMPLATES, Exercise, ExerciseTemplate, Ramp
 from coxa.sim._imu import ImuParams, ImuRecording, synthesize_imu, synthesize_rig
-from coxa.sim._motion import Motion, MotionParams, MotionState, RepTruth
-from coxa.sim._mounting import SensorMount, default_mount, default_mounts
+from coxa.sim._motion import Motion, MotionParams, MotionState, RepTruth, TruthColumns
+from coxa.sim._mounting import SensorMount, default_mount, default_mounts, random_mount
 from coxa.sim._profiles import RepSchedule, minimum_jerk
 from coxa.sim._radio import RadioParams, transmit
 from coxa.sim._rig import Mounting, RigPacket, RigParams, RigRecording, simulate_rig
@@ -42,10 +42,12 @@ __all__ = [
     "RigRecording",
     "SampleTimes",
     "SensorMount",
+    "TruthColumns",
     "default_mount",
     "default_mounts",
     "minimum_jerk",
     "packetize",
+    "random_mount",
     "run_board",
     "sample_times",
     "simulate_rig",

@@ -1,4 +1,11 @@
-"""Virtual board: IMU samples -> the firmware's AHRS -> protocol v1 frames -> BLE packets."""
+"""Virtual board: IMU samples -> the firmware's AHRS -> protocol v1 frames -> BLE packets.
+
+Frame headers are written by :func:`coxa.wire.data_header_into`; the samples of a whole
+recording are packed at once into protocol v1's little-endian sample layout (quaternion mode
+``<hhhhhhhB``: Q14 w, x, y, z, gyro x, y, z, flags; raw mode ``<hhhhhhhBhhh``: plus the
+accelerometer), which ``tests/sim/test_board.py`` checks frame by frame against
+:func:`coxa.wire.encode_data_frame`.
+"""
 
 from __future__ import annotations
 
@@ -64,6 +71,32 @@ def sample_flags(
     return flags.astype(np.uint8)
 
 
+#: One quaternion-mode sample of protocol v1 (``wire.QUAT_SAMPLE_BYTES`` bytes).
+_QUAT_SAMPLE = np.dtype([("quat", "<i2", (4,)), ("gyr", "<i2", (3,)), ("flags", "u1")])
+#: One raw-mode sample of protocol v1 (``wire.RAW_SAMPLE_BYTES`` bytes).
+_RAW_SAMPLE = np.dtype(
+    [("quat", "<i2", (4,)), ("gyr", "<i2", (3,)), ("flags", "u1"), ("acc", "<i2", (3,))]
+)
+
+
+def _pack_samples(
+    quat_q14: NDArray[np.int64],
+    gyr_raw: NDArray[np.int64],
+    flags: NDArray[np.uint8],
+    acc_raw: NDArray[np.int64] | None,
+) -> bytes:
+    """All samples in protocol v1 layout, back to back (values already in range)."""
+    if np.any(flags > 0x0F):
+        raise wire.ProtocolError(f"sample flags must be within 0..15, got {int(flags.max())}")
+    packed = np.empty(flags.shape[0], dtype=_QUAT_SAMPLE if acc_raw is None else _RAW_SAMPLE)
+    packed["quat"] = quat_q14
+    packed["gyr"] = gyr_raw
+    packed["flags"] = flags
+    if acc_raw is not None:
+        packed["acc"] = acc_raw
+    return packed.tobytes()
+
+
 def to_fixed_point(scaled: FloatArray) -> NDArray[np.int64]:
     """Round half away from zero and clamp to +-32767, as ``coxa.wire``'s converters do."""
     rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
@@ -102,27 +135,29 @@ def run_board(
     gyr_raw = to_fixed_point(gyr_rad_s / wire.GYR_RAD_S_PER_LSB)
     acc_raw = to_fixed_point(acc_m_s2 / wire.ACC_M_S2_PER_LSB)
     per_frame = wire.samples_per_frame(spec.raw_mode)
-    kind = wire.KIND_DATA_LIVE
-    frames: list[bytes] = []
-    t_queued: list[float] = []
+    sample_bytes = wire.RAW_SAMPLE_BYTES if spec.raw_mode else wire.QUAT_SAMPLE_BYTES
+    payload = _pack_samples(quat_q14, gyr_raw, flags, acc_raw if spec.raw_mode else None)
     n = t_true_s.size
-    for start in range(0, n, per_frame):
-        end = min(start + per_frame, n)
-        frames.append(
-            wire.encode_data_frame(
-                kind,
-                spec.board_id,
-                (spec.seq_start + start) % (1 << 32),
-                int(t_device_us[start]) % (1 << 32),
-                period_us,
-                quat_q14[start:end].ravel().tolist(),
-                gyr_raw[start:end].ravel().tolist(),
-                flags[start:end].tolist(),
-                acc_raw[start:end].ravel().tolist() if spec.raw_mode else None,
-            )
+    starts = np.arange(0, n, per_frame)
+    ends = np.minimum(starts + per_frame, n)
+    t0_us = (t_device_us[starts] % (1 << 32)).tolist()
+    header = bytearray(wire.DATA_HEADER_BYTES)
+    frames: list[bytes] = []
+    for start, end, t0 in zip(starts.tolist(), ends.tolist(), t0_us, strict=True):
+        wire.data_header_into(
+            header,
+            0,
+            wire.KIND_DATA_LIVE,
+            spec.board_id,
+            (spec.seq_start + start) % (1 << 32),
+            t0,
+            period_us,
+            end - start,
+            spec.raw_mode,
         )
-        t_queued.append(float(t_true_s[end - 1]))
-    return BoardOutput(frames=frames, t_queued_s=np.asarray(t_queued), quat_wxyz=quat)
+        frames.append(bytes(header) + payload[start * sample_bytes : end * sample_bytes])
+    t_queued = np.asarray(t_true_s[ends - 1], dtype=np.float64)
+    return BoardOutput(frames=frames, t_queued_s=t_queued, quat_wxyz=quat)
 
 
 def packetize(

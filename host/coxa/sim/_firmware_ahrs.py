@@ -7,6 +7,7 @@ same integer arithmetic gives bit-identical quaternions on CPython and on MicroP
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from typing import Protocol, cast
 
@@ -44,12 +45,18 @@ def run_firmware_ahrs(
     from coxa_fw.ahrs import Ahrs6D  # the firmware package ships beside coxa
 
     ahrs = cast(_Ahrs, Ahrs6D(rate_hz))
+    update = ahrs.update
     n = gyr_rad_s.shape[0]
-    quat = np.empty((n, 4))
-    flags = np.empty(n, dtype=np.uint8)
-    gyr_rows: list[list[float]] = gyr_rad_s.tolist()
-    acc_rows: list[list[float]] = acc_m_s2.tolist()
-    for i, (g, a) in enumerate(zip(gyr_rows, acc_rows, strict=True)):
-        flags[i] = ahrs.update(g[0], g[1], g[2], a[0], a[1], a[2])
-        quat[i] = ahrs.q
-    return quat, flags
+    # The loop runs the firmware once per sample, so it carries nothing else: the filter's
+    # float32 outputs are appended as they are (array('f') to array('f') is a copy) and
+    # widened to float64 once at the end, exactly as assigning them row by row would.
+    quat_f32 = array("f")
+    extend = quat_f32.extend
+    flags: list[int] = []
+    add_flags = flags.append
+    rows: list[list[float]] = np.concatenate([gyr_rad_s, acc_m_s2], axis=1).tolist()
+    for gx, gy, gz, ax, ay, az in rows:
+        add_flags(update(gx, gy, gz, ax, ay, az))
+        extend(ahrs.q)
+    quat = np.asarray(quat_f32, dtype=np.float32).astype(np.float64).reshape(n, 4)
+    return quat, np.array(flags, dtype=np.uint8)

@@ -8,11 +8,12 @@ Ideal signals come from the ground-truth motion by central differences over ``±
 - accelerometer: specific force in the sensor frame, ``R^T (a + g z_world)`` with ``a`` the
   second difference of the sensor position, m/s²; at rest it reads ``+g`` along world up.
 
-Errors, per axis, in this order: scale factor ``(1 + e)``, bias (constant initial value plus a
-random walk, ``cumsum``), white noise with the datasheet density over the Nyquist band
-(per-sample SD = density x sqrt(rate_hz / 2)), then saturation at the full-scale range (flagged)
-and quantisation to the LSB. Everything draws from one explicitly seeded
-``numpy.random.Generator`` in a fixed order, so the same seed gives the same recording.
+Errors, per axis, in this order: scale factor ``(1 + e)``, bias (constant initial value, for
+the gyroscope optionally clipped to a bound, plus a random walk, ``cumsum``), white noise with
+the datasheet density over the Nyquist band (per-sample SD = density x sqrt(rate_hz / 2)), then
+saturation at the full-scale range (flagged) and quantisation to the LSB. Everything draws from
+one explicitly seeded ``numpy.random.Generator`` in a fixed order, so the same seed gives the
+same recording.
 
 Defaults are typical values of the ST LSM6DSOX (datasheet DS12814) in high-performance mode at
 ±2000 dps and ±16 g; see ``docs/simulator.md`` for each label.
@@ -21,6 +22,7 @@ Defaults are typical values of the ST LSM6DSOX (datasheet DS12814) in high-perfo
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -28,19 +30,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from coxa.body import SegmentName
-from coxa.geometry import (
-    GRAVITY_M_S2,
-    FloatArray,
-    Side,
-    quat_conjugate,
-    quat_from_axis_angle,
-    quat_multiply,
-    quat_relative,
-    quat_rotate,
-    quat_to_rotvec,
-)
+from coxa.geometry import GRAVITY_M_S2, FloatArray, Side, quat_to_rotvec
+from coxa.sim import _columns as cols
 from coxa.sim._clock import ClockParams, Int64Array, sample_times
-from coxa.sim._motion import Motion, MotionState
+from coxa.sim._columns import QuatCols, VecCols
+from coxa.sim._motion import Motion, TruthColumns
 from coxa.sim._mounting import SensorMount, default_mounts
 from coxa.sim._softtissue import STA_AXIS_IN_FEMUR, soft_tissue_angle
 
@@ -70,6 +64,10 @@ class ImuParams:
     gyr_bias_sd_rad_s : float
         SD of the initial gyroscope bias (zero-rate level), rad/s. Default 1 dps [src: typ.
         zero-rate level ±1 dps, used as one SD].
+    gyr_bias_max_rad_s : float
+        Bound of the initial gyroscope bias: each axis's draw is clipped to ± this, rad/s (the
+        random walk is added after the clip and is not bounded). Default infinity: no bound
+        [assumption: the datasheet gives a typical value only].
     gyr_bias_walk_rad_s_rts : float
         Gyroscope bias random walk, rad/s/sqrt(s). Default 0.002 dps/sqrt(s) [assumption].
     gyr_scale_sd : float
@@ -125,6 +123,7 @@ class ImuParams:
     thigh_sta_deg_per_knee_flexion_deg: float = 0.0
     thigh_sta_natural_frequency_hz: float = 10.0
     thigh_sta_damping_ratio: float = 0.3
+    gyr_bias_max_rad_s: float = math.inf
 
     def __post_init__(self) -> None:
         if self.rate_hz <= 0:
@@ -145,6 +144,8 @@ class ImuParams:
             raise ValueError("noise, bias, scale and LSB parameters must be >= 0")
         if self.gyr_range_rad_s <= 0 or self.acc_range_m_s2 <= 0:
             raise ValueError("ranges must be positive")
+        if not self.gyr_bias_max_rad_s >= 0:
+            raise ValueError(f"gyr_bias_max_rad_s must be >= 0, got {self.gyr_bias_max_rad_s}")
 
     @classmethod
     def clean(cls, rate_hz: float = 200.0) -> ImuParams:
@@ -223,10 +224,14 @@ def _measure(
     scale_sd: float,
     lsb: float,
     full_scale: float,
+    bias_max: float = math.inf,
 ) -> _Measured:
-    """Apply one triad's error model to ideal signals ``true`` of shape ``(N, 3)``."""
+    """Apply one triad's error model to ideal signals ``true`` of shape ``(N, 3)``; the initial
+    bias is clipped to ``±bias_max`` per axis."""
     n = true.shape[0]
     bias0 = bias_sd * rng.standard_normal(3)
+    if math.isfinite(bias_max):
+        bias0 = np.clip(bias0, -bias_max, bias_max)
     scale = 1.0 + scale_sd * rng.standard_normal(3)
     walk = bias_walk * np.sqrt(1.0 / rate_hz) * np.cumsum(rng.standard_normal((n, 3)), axis=0)
     noise = noise_density * np.sqrt(rate_hz / 2.0) * rng.standard_normal((n, 3))
@@ -239,30 +244,40 @@ def _measure(
     return _Measured(value=value, clipped=clipped, bias=bias)
 
 
-def _sensor_pose(state: MotionState, mount: SensorMount) -> tuple[FloatArray, FloatArray]:
-    """Sensor position (metres, ``(N, 3)``) and bone-fixed sensor orientation (``(N, 4)``)."""
-    q_segment = state.quat_world_wxyz(mount.segment)
-    position = state.origin_m(mount.segment) + quat_rotate(q_segment, mount.position_m)
-    return position, quat_multiply(q_segment, mount.quat_wxyz)
+def _rows(q: QuatCols, start: int, stop: int) -> QuatCols:
+    """Rows ``start:stop`` of quaternion columns."""
+    return q[0][start:stop], q[1][start:stop], q[2][start:stop], q[3][start:stop]
+
+
+def _sensor_pose(truth: TruthColumns, mount: SensorMount) -> tuple[VecCols, QuatCols]:
+    """Sensor position (metres) and bone-fixed sensor orientation, as columns."""
+    q_segment = truth.quats[mount.segment]
+    origin = truth.origins[mount.segment]
+    offset = cols.rotate(q_segment, cols.vec_cols(mount.position_m))
+    position = (origin[0] + offset[0], origin[1] + offset[1], origin[2] + offset[2])
+    return position, cols.multiply(q_segment, cols.quat_cols(mount.quat_wxyz))
 
 
 def _soft_tissue_quat_wxyz(
-    motion: Motion, mount: SensorMount, params: ImuParams, state: MotionState
-) -> FloatArray:
-    """Artefact rotation of the sensor relative to the femur at the state's times, ``(N, 4)``."""
+    motion: Motion, mount: SensorMount, params: ImuParams, truth: TruthColumns
+) -> QuatCols:
+    """Artefact rotation of the sensor relative to the femur at the truth's times."""
     side: Side = "r" if mount.segment.endswith("_r") else "l"
-    angle_deg = params.thigh_sta_deg_per_knee_flexion_deg * state.knee_angles_deg(side)[:, 0]
+    angle_deg = params.thigh_sta_deg_per_knee_flexion_deg * truth.knee_deg[side][0]
     if params.thigh_sta_gain_deg_per_m_s2 != 0.0:
-        lo = min(float(state.t_s.min()), 0.0) - 0.05
-        hi = float(state.t_s.max()) + 0.05
+        lo = min(float(truth.t_s.min()), 0.0) - 0.05
+        hi = float(truth.t_s.max()) + 0.05
         count = int(np.ceil((hi - lo) / _STA_GRID_S)) + 1
         grid = lo + _STA_GRID_S * np.arange(count, dtype=np.float64)
-        on_grid = motion.evaluate(grid)
+        on_grid = motion.evaluate_columns(grid)
         position, _ = _sensor_pose(on_grid, mount)
-        acc_world = np.zeros_like(position)
-        acc_world[1:-1] = (position[2:] - 2.0 * position[1:-1] + position[:-2]) / _STA_GRID_S**2
-        q_segment = on_grid.quat_world_wxyz(mount.segment)
-        drive = quat_rotate(quat_conjugate(q_segment), acc_world)[:, 0]
+        acc: list[FloatArray] = []
+        for p in position:
+            a = np.zeros_like(p)
+            a[1:-1] = (p[2:] - 2.0 * p[1:-1] + p[:-2]) / _STA_GRID_S**2
+            acc.append(a)
+        q_segment = on_grid.quats[mount.segment]
+        drive = cols.rotate(cols.conjugate(q_segment), (acc[0], acc[1], acc[2]))[0]
         dynamic = soft_tissue_angle(
             grid,
             drive,
@@ -270,8 +285,8 @@ def _soft_tissue_quat_wxyz(
             params.thigh_sta_natural_frequency_hz,
             params.thigh_sta_damping_ratio,
         )
-        angle_deg = angle_deg + dynamic(state.t_s)
-    return quat_from_axis_angle(STA_AXIS_IN_FEMUR, np.radians(angle_deg))
+        angle_deg = angle_deg + dynamic(truth.t_s)
+    return cols.from_axis_angle(STA_AXIS_IN_FEMUR, np.radians(angle_deg))
 
 
 def synthesize_imu(
@@ -309,20 +324,29 @@ def synthesize_imu(
     t = times.t_s
     n = t.shape[0]
     h = DIFF_STEP_S
-    state = motion.evaluate(np.concatenate([t - h, t, t + h]))
-    position, q_sensor = _sensor_pose(state, mount)
+    truth = motion.evaluate_columns(np.concatenate([t - h, t, t + h]))
+    position, q_sensor = _sensor_pose(truth, mount)
     wobbles = params.thigh_sta_gain_deg_per_m_s2 != 0.0 or (
         params.thigh_sta_deg_per_knee_flexion_deg != 0.0
     )
     if wobbles and mount.segment.startswith("femur"):
-        q_segment = state.quat_world_wxyz(mount.segment)
-        q_sta = _soft_tissue_quat_wxyz(motion, mount, params, state)
-        q_sensor = quat_multiply(quat_multiply(q_segment, q_sta), mount.quat_wxyz)
-    q_minus, q_mid, q_plus = q_sensor[:n], q_sensor[n : 2 * n], q_sensor[2 * n :]
-    p_minus, p_mid, p_plus = position[:n], position[n : 2 * n], position[2 * n :]
-    gyr_true = quat_to_rotvec(quat_relative(q_minus, q_plus)) / (2.0 * h)
-    acc_world = (p_plus - 2.0 * p_mid + p_minus) / (h * h) + np.array([0.0, 0.0, GRAVITY_M_S2])
-    acc_true = quat_rotate(quat_conjugate(q_mid), acc_world)
+        q_segment = truth.quats[mount.segment]
+        q_sta = _soft_tissue_quat_wxyz(motion, mount, params, truth)
+        q_sensor = cols.multiply(cols.multiply(q_segment, q_sta), cols.quat_cols(mount.quat_wxyz))
+    # Columns of the three stencil points: t - h, t, t + h.
+    q_minus = _rows(q_sensor, 0, n)
+    q_mid = _rows(q_sensor, n, 2 * n)
+    q_plus = _rows(q_sensor, 2 * n, 3 * n)
+    gyr_true = quat_to_rotvec(cols.join(cols.multiply(cols.conjugate(q_minus), q_plus), n)) / (
+        2.0 * h
+    )
+    gravity = (0.0, 0.0, GRAVITY_M_S2)
+    acc_world = (
+        (p[2 * n :] - 2.0 * p[n : 2 * n] + p[:n]) / (h * h) + g
+        for p, g in zip(position, gravity, strict=True)
+    )
+    ax, ay, az = acc_world
+    acc_true = cols.join(cols.rotate(cols.conjugate(q_mid), (ax, ay, az)), n)
     gyr = _measure(
         gyr_true,
         rng,
@@ -333,6 +357,7 @@ def synthesize_imu(
         params.gyr_scale_sd,
         params.gyr_lsb_rad_s,
         params.gyr_range_rad_s,
+        params.gyr_bias_max_rad_s,
     )
     acc = _measure(
         acc_true,
@@ -360,7 +385,7 @@ def synthesize_imu(
         acc_m_s2=acc.value,
         gyr_clipped=gyr.clipped,
         acc_clipped=acc.clipped,
-        quat_world_sensor_wxyz=q_mid,
+        quat_world_sensor_wxyz=cols.join(q_mid, n),
         gyr_true_rad_s=gyr_true,
         acc_true_m_s2=acc_true,
         gyr_bias_rad_s=gyr.bias,

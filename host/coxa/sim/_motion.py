@@ -1,11 +1,13 @@
-"""Ground-truth motion of pelvis, thighs and shanks for one set of an exercise.
+"""Ground-truth motion of pelvis, thighs and shanks for a session of one or more sets.
 
 The pelvis orientation and the hip and knee angles are commanded (smooth profiles of the setup
 and rep progress, see :mod:`coxa.sim._profiles`); segment orientations follow by composition
 ``pelvis ⊗ hip ⊗ knee``. A standing set starts in the neutral pose (the calibration pose: pelvis,
 hip and knee angles 0, feet side by side at the stance width) and moves into the exercise's top
-position before the first rep. Positions come from the chain anchored at the working foot (the
-pelvis is placed so that the working ankle stays put) or, for the clinical tests, at the pelvis.
+position before the first rep; between two sets the athlete steps back into the neutral pose,
+stands still and steps into the top position again. Positions come from the chain anchored at
+the working foot (the pelvis is placed so that the working ankle stays put) or, for the
+clinical tests, at the pelvis.
 Everything is vectorised over an array of arbitrary times, because each board samples on its
 own drifting clock.
 
@@ -26,16 +28,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from coxa.body import SegmentName
-from coxa.geometry import (
-    FloatArray,
-    Side,
-    quat_conjugate,
-    quat_from_axis_angle,
-    quat_hip_from_angles_deg,
-    quat_knee_from_angles_deg,
-    quat_multiply,
-    quat_rotate,
-)
+from coxa.geometry import FloatArray, Side
+from coxa.sim import _columns as cols
+from coxa.sim._columns import QuatCols, VecCols, join
 from coxa.sim._exercises import (
     EXERCISES,
     TEMPLATES,
@@ -46,12 +41,7 @@ from coxa.sim._exercises import (
 )
 from coxa.sim._legs import hip_rotation_angles_rad, solve_leg_to_ankle
 from coxa.sim._profiles import IntArray, RepSchedule, minimum_jerk
-from coxa.sim._skeleton import (
-    Anthropometry,
-    leg_positions_m,
-    pelvis_to_ankle_m,
-    side_sign,
-)
+from coxa.sim._skeleton import Anthropometry, LegLinks, leg_links_m, side_sign
 
 _log = logging.getLogger(__name__)
 
@@ -65,7 +55,8 @@ _TRUTH_STEP_S = 0.002
 
 @dataclass(frozen=True)
 class MotionParams:
-    """Parameters of one simulated set; defaults and their labels in ``docs/simulator.md``.
+    """Parameters of one simulated session of one or more sets; defaults and their labels in
+    ``docs/simulator.md``.
 
     Attributes
     ----------
@@ -74,7 +65,15 @@ class MotionParams:
         ``'step_up'``, ``'hinge'`` (staggered stance), ``'rest'`` (standing still; ``reps``
         ignored), ``'prone_ir'``, ``'seated_ir'`` (clinical hip IR tests).
     reps : int
-        Number of reps, >= 0. Default 5 [assumption].
+        Number of reps per set, >= 0. Default 5 [assumption].
+    sets : int
+        Number of sets, >= 1. Between two sets the athlete returns to the neutral pose
+        (minimum-jerk over ``setup_s``), stands still in it for ``set_rest_s`` and moves into
+        the top position again (``setup_s``). More than one set needs ``reps >= 1`` and a
+        standing exercise other than ``'rest'`` (ValueError otherwise). Default 1.
+    set_rest_s : float
+        Still time in the neutral pose between two sets, seconds (the host can re-anchor
+        headings there). Default 20 [assumption].
     depth_deg : float or None
         Peak knee flexion of the working leg at the bottom of each rep, degrees (clinical tests:
         the knee flexion held during the test). None: the exercise default.
@@ -103,17 +102,17 @@ class MotionParams:
     side : {'r', 'l'}
         Working leg: lead, front or tested leg; its foot is the anchored one. Default 'r'.
     rest_before_s, rest_after_s : float
-        Still time before the setup (in the neutral pose) and after the last rep (in the top
-        position), seconds. Defaults 3.0 [assumption: the pipeline calibrates on the initial
-        rest, which needs at least 2-3 s] and 2.0 [assumption].
+        Still time before the setup (in the neutral pose) and after the last rep of the last
+        set (in the top position), seconds. Defaults 3.0 [assumption: the pipeline calibrates
+        on the initial rest, which needs at least 2-3 s] and 2.0 [assumption].
     setup_s : float
         Standing exercises: minimum-jerk move from the neutral pose (every pelvis, hip and
         knee angle 0, hip adduction as the stance width implies) into the top position, right
         after the initial rest, seconds. Skipped (no time) when the top position is the
         neutral pose (squat, step-up, rest without pelvis offsets) and in the clinical tests,
-        which start in position. 0: the set starts in the top position, so the initial rest
-        is not the neutral pose. Default 1.5 [assumption: one deliberate step into the
-        stance].
+        which start in position. 0: the session starts in the top position, so the initial
+        rest is not the neutral pose, and the rests between sets stay in the top position
+        too. Default 1.5 [assumption: one deliberate step into the stance].
     screw_home_deg : float
         Tibial internal rotation gained from full extension to ``screw_home_range_deg`` of knee
         flexion, degrees. Default 7 [src].
@@ -151,6 +150,8 @@ class MotionParams:
     screw_home_range_deg: float = 30.0
     body: Anthropometry = field(default_factory=Anthropometry)
     seed: int = 0
+    sets: int = 1
+    set_rest_s: float = 20.0
 
     def __post_init__(self) -> None:
         if self.exercise not in EXERCISES:
@@ -158,7 +159,18 @@ class MotionParams:
         side_sign(self.side)
         if self.reps < 0:
             raise ValueError(f"reps must be >= 0, got {self.reps}")
+        if self.sets < 1:
+            raise ValueError(f"sets must be >= 1, got {self.sets}")
+        if self.set_rest_s < 0:
+            raise ValueError(f"set_rest_s must be >= 0, got {self.set_rest_s}")
         template = TEMPLATES[self.exercise]
+        if self.sets > 1 and (template.posture != "standing" or self.exercise == "rest"):
+            raise ValueError(
+                f"sets > 1 needs a standing exercise with reps, not {self.exercise!r} "
+                "(simulate the sets of a clinical test or a longer rest separately)"
+            )
+        if self.sets > 1 and self.reps == 0:
+            raise ValueError("sets > 1 needs reps >= 1")
         if self.depth_deg is not None and self.exercise != "rest":
             lo, hi = template.depth_min_deg, template.depth_max_deg
             if not lo <= self.depth_deg <= hi:
@@ -184,7 +196,8 @@ class MotionState:
     progress : ndarray, shape (N,)
         Rep progress, 0 at the top (and in the setup), 1 at the bottom.
     rep_index : ndarray of int64, shape (N,)
-        Index of the rep in progress (from its start to its end time), -1 between reps.
+        Index of the rep in progress (from its start to its end time; numbered through the
+        session, set ``k``'s rep ``j`` is ``k * reps + j``), -1 between reps.
     quat_world_pelvis_wxyz, quat_world_femur_r_wxyz, quat_world_femur_l_wxyz,
     quat_world_tibia_r_wxyz, quat_world_tibia_l_wxyz : ndarray, shape (N, 4)
         Segment orientations (segment-frame vectors into the world), ``wxyz``.
@@ -267,7 +280,8 @@ class MotionState:
 
 @dataclass(frozen=True, eq=False)
 class RepTruth:
-    """Per-rep ground truth of a set; every array has shape ``(reps,)``.
+    """Per-rep ground truth of a session; every array has shape ``(sets * reps,)``, reps in
+    time order.
 
     Peaks are maxima over the rep, from its start to its end time, of the true joint angles.
 
@@ -285,6 +299,8 @@ class RepTruth:
         Maximum hip flexion within the rep, degrees.
     knee_flexion_peak_r_deg, knee_flexion_peak_l_deg : ndarray
         Maximum knee flexion within the rep, degrees.
+    set_index : ndarray of int64
+        Set of each rep, 0-based.
     """
 
     working_side: Side
@@ -299,6 +315,7 @@ class RepTruth:
     hip_flexion_peak_l_deg: FloatArray
     knee_flexion_peak_r_deg: FloatArray
     knee_flexion_peak_l_deg: FloatArray
+    set_index: IntArray
 
     def hip_ir_peak_deg(self, side: Side) -> FloatArray:
         """Maximum hip internal rotation per rep of one side, degrees, ``(reps,)``."""
@@ -320,14 +337,73 @@ def _ramp(
 
 @dataclass(frozen=True, eq=False)
 class _Leg:
-    """Joint angles of one leg, degrees, each ``(N, 3)``."""
+    """Joint angles of one leg, degrees, each three ``(N,)`` columns."""
 
-    hip_deg: FloatArray
-    knee_deg: FloatArray
+    hip_deg: VecCols
+    knee_deg: VecCols
+
+
+@dataclass(frozen=True, eq=False)
+class TruthColumns:
+    """Ground truth as separate component columns (the simulator's internal form of
+    :class:`MotionState`, see :mod:`coxa.sim._columns`).
+
+    Attributes
+    ----------
+    t_s, progress, rep_index : ndarray, shape (N,)
+        As in :class:`MotionState`.
+    pelvis_deg : tuple of 3 ndarrays
+        Pelvis tilt, obliquity and yaw, degrees.
+    quats : dict of segment name to 4 columns
+        Segment orientations ``w, x, y, z``.
+    origins : dict of segment name to 3 columns
+        Segment origins (pelvis origin, hip and knee joint centres), metres.
+    ankles : dict of side to 3 columns
+        Ankle joint centres, metres.
+    hip_deg, knee_deg : dict of side to 3 columns
+        Joint angles, degrees.
+    """
+
+    t_s: FloatArray
+    progress: FloatArray
+    rep_index: IntArray
+    pelvis_deg: VecCols
+    quats: dict[SegmentName, QuatCols]
+    origins: dict[SegmentName, VecCols]
+    ankles: dict[Side, VecCols]
+    hip_deg: dict[Side, VecCols]
+    knee_deg: dict[Side, VecCols]
+
+    def state(self) -> MotionState:
+        """The truth as a :class:`MotionState` (interleaved arrays)."""
+        n = self.t_s.shape[0]
+        q, o = self.quats, self.origins
+        return MotionState(
+            t_s=self.t_s,
+            progress=self.progress,
+            rep_index=self.rep_index,
+            quat_world_pelvis_wxyz=join(q["pelvis"], n),
+            quat_world_femur_r_wxyz=join(q["femur_r"], n),
+            quat_world_femur_l_wxyz=join(q["femur_l"], n),
+            quat_world_tibia_r_wxyz=join(q["tibia_r"], n),
+            quat_world_tibia_l_wxyz=join(q["tibia_l"], n),
+            position_pelvis_m=join(o["pelvis"], n),
+            position_hip_r_m=join(o["femur_r"], n),
+            position_hip_l_m=join(o["femur_l"], n),
+            position_knee_r_m=join(o["tibia_r"], n),
+            position_knee_l_m=join(o["tibia_l"], n),
+            position_ankle_r_m=join(self.ankles["r"], n),
+            position_ankle_l_m=join(self.ankles["l"], n),
+            pelvis_angles_deg=join(self.pelvis_deg, n),
+            hip_angles_r_deg=join(self.hip_deg["r"], n),
+            hip_angles_l_deg=join(self.hip_deg["l"], n),
+            knee_angles_r_deg=join(self.knee_deg["r"], n),
+            knee_angles_l_deg=join(self.knee_deg["l"], n),
+        )
 
 
 class Motion:
-    """One simulated set: ground truth at arbitrary times and per-rep truth.
+    """One simulated session (one or more sets): ground truth at any times, per-rep truth.
 
     Parameters
     ----------
@@ -341,13 +417,13 @@ class Motion:
     template : ExerciseTemplate
         The exercise's posture template.
     schedule : RepSchedule
-        Rep timing (``reps`` is 0 for ``'rest'``).
+        Set and rep timing (``reps`` is 0 for ``'rest'``).
     working_side, other_side : {'r', 'l'}
         Working (anchored) leg and the other one.
     depth_deg, hip_ir_bottom_deg, hip_ir_other_bottom_deg : float
         Resolved nominal depth and bottom IR targets, degrees (0 for a still other leg).
-    rep_depth_deg, rep_hip_ir_working_deg, rep_hip_ir_other_deg : ndarray, shape (max(reps, 1),)
-        Per-rep targets after the seeded spread, degrees.
+    rep_depth_deg, rep_hip_ir_working_deg, rep_hip_ir_other_deg : ndarray
+        Per-rep targets after the seeded spread, degrees, shape ``(max(sets * reps, 1),)``.
 
     Examples
     --------
@@ -375,6 +451,8 @@ class Motion:
             top_pause_s=params.top_pause_s,
             rest_after_s=params.rest_after_s,
             setup_s=params.setup_s if self._top_is_off_neutral() else 0.0,
+            sets=params.sets,
+            set_rest_s=params.set_rest_s,
         )
         self.hip_ir_bottom_deg: float = (
             t.hip_ir_default_deg if params.hip_ir_bottom_deg is None else params.hip_ir_bottom_deg
@@ -386,7 +464,7 @@ class Motion:
         )
         self.hip_ir_other_bottom_deg: float = other_ir if t.other_leg_rotates else 0.0
 
-        n = max(reps, 1)
+        n = max(params.sets * reps, 1)
         z = np.random.default_rng(params.seed).standard_normal((3, n))
         depth = self.depth_deg + params.depth_spread_deg * z[0]
         if params.exercise != "rest":
@@ -409,20 +487,22 @@ class Motion:
             self._anchor_m = np.array([0.0, 0.0, t.anchor_height_m])
         self._quat_base_wxyz = quat_world_pelvis_base_wxyz(t.posture)
         zero = np.zeros(1)
-        self._other_ankle_target_m = np.zeros(3)
+        self._other_ankle_target_m: FloatArray = np.zeros(3)
         # The other leg of a planted stance in the neutral pose and at the top (solved, so that
         # the setup's commanded step ends exactly where the planted solution takes over).
         self._other_neutral = self._commanded_leg(self.other_side, zero, zero, zero)
         self._other_top = self._other_neutral
         if t.other_leg_planted:
-            top = self._state(zero, np.ones(1), zero, np.zeros(1, dtype=np.int64), solve=False)
-            self._other_ankle_target_m = top.ankle_m(self.other_side)[0]
+            top = self._truth(zero, np.ones(1), zero, np.zeros(1, dtype=np.int64), solve=False)
+            ankle = top.ankles[self.other_side]
+            self._other_ankle_target_m = np.array([ankle[0][0], ankle[1][0], ankle[2][0]])
             self._other_top = self._planted_leg(
-                self.other_side, zero, top.quat_world_pelvis_wxyz, top.position_pelvis_m
+                self.other_side, zero, top.quats["pelvis"], top.origins["pelvis"]
             )
         _log.debug(
-            "motion %s: %d reps, depth %.1f deg, IR %.1f/%.1f deg, setup %.2f s, %.2f s",
+            "motion %s: %d x %d reps, depth %.1f deg, IR %.1f/%.1f deg, setup %.2f s, %.2f s",
             params.exercise,
+            params.sets,
             reps,
             self.depth_deg,
             self.hip_ir_bottom_deg,
@@ -453,7 +533,7 @@ class Motion:
 
     @property
     def duration_s(self) -> float:
-        """Length of the set including both rests and the setup, seconds."""
+        """Length of the session including the rests, the setups and the moves, seconds."""
         return self.schedule.duration_s
 
     def evaluate(self, t_s: ArrayLike) -> MotionState:
@@ -470,11 +550,16 @@ class Motion:
         MotionState
             Orientations, positions and joint angles at each time.
         """
+        return self.evaluate_columns(t_s).state()
+
+    def evaluate_columns(self, t_s: ArrayLike) -> TruthColumns:
+        """:meth:`evaluate` as separate component columns, without the stacking copies (the
+        simulator's own fast path; bit-identical to :meth:`evaluate`)."""
         t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         if t.ndim != 1:
             raise ValueError(f"t_s must be one-dimensional, got shape {t.shape}")
         sch = self.schedule
-        return self._state(t, sch.setup_progress(t), sch.progress(t), sch.rep_index(t), solve=True)
+        return self._truth(t, sch.setup_progress(t), sch.progress(t), sch.rep_index(t), solve=True)
 
     @cached_property
     def rep_truth(self) -> RepTruth:
@@ -485,14 +570,16 @@ class Motion:
         frac = np.linspace(0.0, 1.0, per_rep)
         grid = starts[:, None] + sch.rep_duration_s * frac[None, :]
         times = np.concatenate([grid, bottoms[:, None]], axis=1)
-        state = self.evaluate(times.ravel())
+        truth = self.evaluate_columns(times.ravel())
         shape = times.shape
 
-        def column(angles: FloatArray, col: int) -> FloatArray:
-            return angles[:, col].reshape(shape)
+        def column(angles: VecCols, col: int) -> FloatArray:
+            return np.asarray(angles[col], dtype=np.float64).reshape(shape)
 
-        hip_ir_r = column(state.hip_angles_r_deg, 2)
-        hip_ir_l = column(state.hip_angles_l_deg, 2)
+        hip_r, hip_l = truth.hip_deg["r"], truth.hip_deg["l"]
+        knee_r, knee_l = truth.knee_deg["r"], truth.knee_deg["l"]
+        hip_ir_r = column(hip_r, 2)
+        hip_ir_l = column(hip_l, 2)
         return RepTruth(
             working_side=self.working_side,
             start_t_s=starts,
@@ -502,27 +589,28 @@ class Motion:
             hip_ir_peak_l_deg=hip_ir_l.max(axis=1),
             hip_ir_bottom_r_deg=hip_ir_r[:, -1],
             hip_ir_bottom_l_deg=hip_ir_l[:, -1],
-            hip_flexion_peak_r_deg=column(state.hip_angles_r_deg, 0).max(axis=1),
-            hip_flexion_peak_l_deg=column(state.hip_angles_l_deg, 0).max(axis=1),
-            knee_flexion_peak_r_deg=column(state.knee_angles_r_deg, 0).max(axis=1),
-            knee_flexion_peak_l_deg=column(state.knee_angles_l_deg, 0).max(axis=1),
+            hip_flexion_peak_r_deg=column(hip_r, 0).max(axis=1),
+            hip_flexion_peak_l_deg=column(hip_l, 0).max(axis=1),
+            knee_flexion_peak_r_deg=column(knee_r, 0).max(axis=1),
+            knee_flexion_peak_l_deg=column(knee_l, 0).max(axis=1),
+            set_index=sch.set_index_of_rep,
         )
 
-    def _pelvis_quat_wxyz(self, angles_deg: FloatArray) -> FloatArray:
-        """Pelvis in the world from (anterior tilt, obliquity, yaw) in degrees, ``(N, 4)``."""
-        a = np.radians(angles_deg)
-        yaw = quat_from_axis_angle(_Y_AXIS, a[:, 2])
-        tilt = quat_from_axis_angle(_Z_AXIS, -a[:, 0])
-        obliquity = quat_from_axis_angle(_X_AXIS, a[:, 1])
-        return quat_multiply(
-            quat_multiply(quat_multiply(self._quat_base_wxyz, yaw), tilt), obliquity
-        )
+    def _pelvis_quat_wxyz(
+        self, tilt_deg: FloatArray, obliquity_deg: FloatArray, yaw_deg: FloatArray
+    ) -> QuatCols:
+        """Pelvis in the world from anterior tilt, obliquity and yaw in degrees."""
+        yaw = cols.from_axis_angle(_Y_AXIS, np.radians(yaw_deg))
+        tilt = cols.from_axis_angle(_Z_AXIS, -np.radians(tilt_deg))
+        obliquity = cols.from_axis_angle(_X_AXIS, np.radians(obliquity_deg))
+        base = cols.quat_cols(self._quat_base_wxyz)
+        return cols.multiply(cols.multiply(cols.multiply(base, yaw), tilt), obliquity)
 
-    def _knee_deg(self, flexion_deg: FloatArray) -> FloatArray:
-        """Knee (flexion, adduction 0, screw-home rotation), degrees, ``(N, 3)``."""
+    def _knee_deg(self, flexion_deg: FloatArray) -> VecCols:
+        """Knee (flexion, adduction 0, screw-home rotation), degrees."""
         p = self.params
         rotation = p.screw_home_deg * minimum_jerk(flexion_deg / p.screw_home_range_deg)
-        return np.stack([flexion_deg, np.zeros_like(flexion_deg), rotation], axis=-1)
+        return flexion_deg, np.zeros_like(flexion_deg), rotation
 
     def _commanded_leg(
         self,
@@ -532,40 +620,57 @@ class Motion:
         ir_deg: FloatArray,
     ) -> _Leg:
         sign = side_sign(side)
+        hip: VecCols
         if self.template.plant_feet:
             lateral = np.full_like(ir_deg, sign * self.template.ankle_lateral_offset_m)
-            rot = hip_rotation_angles_rad(
+            flexion_rad, beta_rad, gamma_rad = hip_rotation_angles_rad(
                 self.params.body,
                 np.radians(hip_flexion_deg),
                 np.radians(knee_flexion_deg),
                 np.radians(sign * ir_deg),
                 lateral,
             )
-            hip = np.degrees(rot) * np.array([1.0, sign, sign])
+            hip = (
+                np.degrees(flexion_rad) * 1.0,
+                np.degrees(beta_rad) * sign,
+                np.degrees(gamma_rad) * sign,
+            )
         else:
-            hip = np.stack([hip_flexion_deg, np.zeros_like(ir_deg), ir_deg], axis=-1)
+            hip = (hip_flexion_deg, np.zeros_like(ir_deg), ir_deg)
         return _Leg(hip_deg=hip, knee_deg=self._knee_deg(knee_flexion_deg))
 
-    def _state(
+    def _segments(self, side: Side, q_pelvis: QuatCols, leg: _Leg) -> tuple[QuatCols, QuatCols]:
+        """Femur and tibia of one leg in the world from the pelvis and the joint angles
+        (:func:`coxa.geometry.quat_hip_from_angles_deg` and ``quat_knee_from_angles_deg``)."""
+        mirror = -1.0 if side == "l" else 1.0
+        h, k = leg.hip_deg, leg.knee_deg
+        q_hip = cols.from_cardan_zxy(
+            np.radians(h[0]) * 1.0, np.radians(h[1]) * mirror, np.radians(h[2]) * mirror
+        )
+        q_knee = cols.from_cardan_zxy(
+            np.radians(k[0]) * -1.0, np.radians(k[1]) * mirror, np.radians(k[2]) * mirror
+        )
+        q_femur = cols.multiply(q_pelvis, q_hip)
+        return q_femur, cols.multiply(q_femur, q_knee)
+
+    def _truth(
         self, t_s: FloatArray, w: FloatArray, s: FloatArray, idx: IntArray, *, solve: bool
-    ) -> MotionState:
+    ) -> TruthColumns:
         """Truth for setup progress ``w``, rep progress ``s`` and rep indices ``idx``
         (``solve=False``: the other leg as commanded even when the exercise plants it; used to
         find where it is planted)."""
         p, tpl, body = self.params, self.template, self.params.body
+        n = t_s.shape[0]
         top_offset = self.depth_deg - tpl.depth_default_deg
         rep_offset = self.rep_depth_deg[idx] - tpl.depth_default_deg
-        pelvis_deg = np.stack(
-            [
-                _ramp(tpl.pelvis_tilt, top_offset, rep_offset, w, s)
-                + w * p.pelvis_tilt_offset_deg
-                + s * p.pelvis_tilt_excursion_deg,
-                w * p.pelvis_obliquity_offset_deg + s * p.pelvis_obliquity_excursion_deg,
-                w * p.pelvis_yaw_offset_deg + s * p.pelvis_yaw_excursion_deg,
-            ],
-            axis=-1,
+        pelvis_deg: VecCols = (
+            _ramp(tpl.pelvis_tilt, top_offset, rep_offset, w, s)
+            + w * p.pelvis_tilt_offset_deg
+            + s * p.pelvis_tilt_excursion_deg,
+            w * p.pelvis_obliquity_offset_deg + s * p.pelvis_obliquity_excursion_deg,
+            w * p.pelvis_yaw_offset_deg + s * p.pelvis_yaw_excursion_deg,
         )
-        q_pelvis = self._pelvis_quat_wxyz(pelvis_deg)
+        q_pelvis = self._pelvis_quat_wxyz(*pelvis_deg)
 
         work = self._commanded_leg(
             self.working_side,
@@ -573,18 +678,14 @@ class Motion:
             _ramp(tpl.work_knee_flexion, top_offset, rep_offset, w, s),
             s * self.rep_hip_ir_working_deg[idx],
         )
-        q_femur_w = quat_multiply(
-            q_pelvis, quat_hip_from_angles_deg(work.hip_deg, self.working_side)
-        )
-        q_tibia_w = quat_multiply(
-            q_femur_w, quat_knee_from_angles_deg(work.knee_deg, self.working_side)
-        )
+        q_femur_w, q_tibia_w = self._segments(self.working_side, q_pelvis, work)
+        links_w = leg_links_m(body, self.working_side, q_pelvis, q_femur_w, q_tibia_w)
+        pelvis_m: VecCols
         if tpl.anchor == "foot":
-            pelvis_m = self._anchor_m - pelvis_to_ankle_m(
-                body, self.working_side, q_pelvis, q_femur_w, q_tibia_w
-            )
+            a, reach = self._anchor_m, links_w.pelvis_to_ankle_m
+            pelvis_m = (a[0] - reach[0], a[1] - reach[1], a[2] - reach[2])
         else:
-            pelvis_m = np.broadcast_to(self._anchor_m, (s.shape[0], 3)).copy()
+            pelvis_m = cols.vec_cols(np.broadcast_to(self._anchor_m, (n, 3)))
 
         other_ir = s * self.rep_hip_ir_other_deg[idx]
         if solve and tpl.other_leg_planted:
@@ -596,76 +697,85 @@ class Motion:
                 _ramp(tpl.other_knee_flexion, top_offset, rep_offset, w, s),
                 other_ir,
             )
-        q_femur_o = quat_multiply(
-            q_pelvis, quat_hip_from_angles_deg(other.hip_deg, self.other_side)
-        )
-        q_tibia_o = quat_multiply(
-            q_femur_o, quat_knee_from_angles_deg(other.knee_deg, self.other_side)
-        )
+        q_femur_o, q_tibia_o = self._segments(self.other_side, q_pelvis, other)
+        links_o = leg_links_m(body, self.other_side, q_pelvis, q_femur_o, q_tibia_o)
 
-        legs = {
-            self.working_side: (work, q_femur_w, q_tibia_w),
-            self.other_side: (other, q_femur_o, q_tibia_o),
-        }
-        right, q_femur_r, q_tibia_r = legs["r"]
-        left, q_femur_l, q_tibia_l = legs["l"]
-        pos_r = leg_positions_m(body, "r", pelvis_m, q_pelvis, q_femur_r, q_tibia_r)
-        pos_l = leg_positions_m(body, "l", pelvis_m, q_pelvis, q_femur_l, q_tibia_l)
+        quats: dict[SegmentName, QuatCols] = {"pelvis": q_pelvis}
+        origins: dict[SegmentName, VecCols] = {"pelvis": pelvis_m}
+        ankles: dict[Side, VecCols] = {}
+        hip_deg: dict[Side, VecCols] = {}
+        knee_deg: dict[Side, VecCols] = {}
+        legs: tuple[tuple[Side, _Leg, QuatCols, QuatCols, LegLinks], ...] = (
+            (self.working_side, work, q_femur_w, q_tibia_w, links_w),
+            (self.other_side, other, q_femur_o, q_tibia_o, links_o),
+        )
+        for side, leg, q_femur, q_tibia, links in legs:
+            femur: SegmentName = "femur_r" if side == "r" else "femur_l"
+            tibia: SegmentName = "tibia_r" if side == "r" else "tibia_l"
+            hip_m, knee_m, ankle_m = links.positions_m(pelvis_m)
+            quats[femur], quats[tibia] = q_femur, q_tibia
+            origins[femur], origins[tibia], ankles[side] = hip_m, knee_m, ankle_m
+            hip_deg[side], knee_deg[side] = leg.hip_deg, leg.knee_deg
         sch = self.schedule
         if sch.reps > 0:
             in_rep = (t_s >= sch.start_t_s[idx]) & (t_s <= sch.end_t_s[idx])
         else:
             in_rep = np.zeros(t_s.shape, dtype=bool)
-        return MotionState(
+        return TruthColumns(
             t_s=t_s,
             progress=s,
             rep_index=np.where(in_rep, idx, -1),
-            quat_world_pelvis_wxyz=q_pelvis,
-            quat_world_femur_r_wxyz=q_femur_r,
-            quat_world_femur_l_wxyz=q_femur_l,
-            quat_world_tibia_r_wxyz=q_tibia_r,
-            quat_world_tibia_l_wxyz=q_tibia_l,
-            position_pelvis_m=pelvis_m,
-            position_hip_r_m=pos_r.hip_m,
-            position_hip_l_m=pos_l.hip_m,
-            position_knee_r_m=pos_r.knee_m,
-            position_knee_l_m=pos_l.knee_m,
-            position_ankle_r_m=pos_r.ankle_m,
-            position_ankle_l_m=pos_l.ankle_m,
-            pelvis_angles_deg=pelvis_deg,
-            hip_angles_r_deg=right.hip_deg,
-            hip_angles_l_deg=left.hip_deg,
-            knee_angles_r_deg=right.knee_deg,
-            knee_angles_l_deg=left.knee_deg,
+            pelvis_deg=pelvis_deg,
+            quats=quats,
+            origins=origins,
+            ankles=ankles,
+            hip_deg=hip_deg,
+            knee_deg=knee_deg,
         )
 
     def _planted_leg(
-        self, side: Side, ir_deg: FloatArray, q_pelvis: FloatArray, pelvis_m: FloatArray
+        self, side: Side, ir_deg: FloatArray, q_pelvis: QuatCols, pelvis_m: VecCols
     ) -> _Leg:
         """The leg whose ankle stays at its top-position target (solved, not commanded)."""
         body = self.params.body
         sign = side_sign(side)
-        from_pelvis = quat_rotate(quat_conjugate(q_pelvis), self._other_ankle_target_m - pelvis_m)
+        target = self._other_ankle_target_m
+        to_target = (target[0] - pelvis_m[0], target[1] - pelvis_m[1], target[2] - pelvis_m[2])
+        from_pelvis = cols.rotate(cols.conjugate(q_pelvis), to_target)
+        centre = body.hip_centre_in_pelvis_m(side)
         solution = solve_leg_to_ankle(
-            body, from_pelvis - body.hip_centre_in_pelvis_m(side), np.radians(sign * ir_deg)
+            body,
+            (from_pelvis[0] - centre[0], from_pelvis[1] - centre[1], from_pelvis[2] - centre[2]),
+            np.radians(sign * ir_deg),
         )
-        hip = np.degrees(solution.hip_rotation_rad) * np.array([1.0, sign, sign])
+        flexion_rad, beta_rad, gamma_rad = solution.hip_rotation_rad
+        hip: VecCols = (
+            np.degrees(flexion_rad) * 1.0,
+            np.degrees(beta_rad) * sign,
+            np.degrees(gamma_rad) * sign,
+        )
         return _Leg(hip_deg=hip, knee_deg=self._knee_deg(np.degrees(solution.knee_flexion_rad)))
 
     def _stepping_leg(
-        self, w: FloatArray, ir_deg: FloatArray, q_pelvis: FloatArray, pelvis_m: FloatArray
+        self, w: FloatArray, ir_deg: FloatArray, q_pelvis: QuatCols, pelvis_m: VecCols
     ) -> _Leg:
-        """The other leg of a planted stance: during the setup (``w < 1``) its angles blend
-        from the neutral pose to the planted solution at the top (the foot is not planted
-        yet), from then on its foot stays planted (solved)."""
-        neutral, top = self._other_neutral, self._other_top
-        hip = neutral.hip_deg + w[:, None] * (top.hip_deg - neutral.hip_deg)
-        knee_flexion = w * top.knee_deg[0, 0]
+        """The other leg of a planted stance: while stepping (``w < 1``: the setup, the moves
+        between sets) its angles blend between the neutral pose and the planted solution at
+        the top (the foot is not planted), in the top position (``w = 1``) its foot stays
+        planted (solved)."""
+        neutral, top = self._other_neutral.hip_deg, self._other_top.hip_deg
+        hip = [neutral[k] + w * (top[k] - neutral[k]) for k in range(3)]
+        knee_flexion = w * self._other_top.knee_deg[0][0]
         planted = w >= 1.0
         if np.any(planted):
+            q, m = q_pelvis, pelvis_m
             solved = self._planted_leg(
-                self.other_side, ir_deg[planted], q_pelvis[planted], pelvis_m[planted]
+                self.other_side,
+                ir_deg[planted],
+                (q[0][planted], q[1][planted], q[2][planted], q[3][planted]),
+                (m[0][planted], m[1][planted], m[2][planted]),
             )
-            hip[planted] = solved.hip_deg
-            knee_flexion[planted] = solved.knee_deg[:, 0]
-        return _Leg(hip_deg=hip, knee_deg=self._knee_deg(knee_flexion))
+            for k in range(3):
+                hip[k][planted] = solved.hip_deg[k]
+            knee_flexion[planted] = solved.knee_deg[0]
+        return _Leg(hip_deg=(hip[0], hip[1], hip[2]), knee_deg=self._knee_deg(knee_flexion))

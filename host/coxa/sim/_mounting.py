@@ -8,6 +8,7 @@ aligned with the segment axes: assuming alignment costs 11-19 deg RMS [src, doma
 section 5], so the pipeline must calibrate, and the simulator must make it.
 
 All default positions and angles are [assumption] (typical strap sites, rounded).
+:func:`random_mount` draws seeded random straps with a bounded angle off the nominal placement.
 """
 
 from __future__ import annotations
@@ -104,3 +105,46 @@ def default_mount(segment: SegmentName) -> SensorMount:
 def default_mounts() -> dict[SegmentName, SensorMount]:
     """Default mountings of all five segments, keyed by segment name."""
     return {segment: default_mount(segment) for segment in SEGMENTS}
+
+
+def random_mount(segment: SegmentName, *, seed: int, max_angle_deg: float = 30.0) -> SensorMount:
+    """A strap at the default site, turned off the nominal placement by a seeded random rotation.
+
+    The board frame is the product's nominal placement
+    (:data:`coxa.body.NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ`) turned about a random axis (uniform on
+    the sphere, in the sensor frame) by an angle drawn uniformly from ``[0, max_angle_deg]``;
+    the position is :func:`default_mount`'s. The draw depends only on ``seed`` and the segment,
+    so a segment gets the same strap whichever other boards a rig carries.
+
+    Parameters
+    ----------
+    segment : str
+        One of :data:`coxa.body.SEGMENTS`.
+    seed : int
+        Seed of the draw, >= 0 (with the segment's index in :data:`coxa.body.SEGMENTS`, the
+        entropy of a ``numpy.random.SeedSequence``).
+    max_angle_deg : float
+        Largest angle off the nominal placement, degrees, in [0, 180]. Default 30
+        [assumption: the range the fusion-core accuracy tests must cover].
+
+    Returns
+    -------
+    SensorMount
+        At most ``max_angle_deg`` off the nominal placement.
+    """
+    if segment not in SEGMENTS:
+        raise ValueError(f"segment must be one of {SEGMENTS}, got {segment!r}")
+    if not 0.0 <= max_angle_deg <= 180.0:
+        raise ValueError(f"max_angle_deg must be within [0, 180], got {max_angle_deg}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, SEGMENTS.index(segment)]))
+    angle_rad = np.radians(rng.uniform(0.0, max_angle_deg))
+    axis = rng.standard_normal(3)
+    while float(np.linalg.norm(axis)) < 1e-9:  # a zero vector has no direction: draw again
+        axis = rng.standard_normal(3)
+    nominal = NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ[segment]
+    q = quat_multiply(nominal, quat_from_axis_angle(axis, angle_rad))
+    return SensorMount(
+        segment=segment,
+        quat_segment_sensor_wxyz=(float(q[0]), float(q[1]), float(q[2]), float(q[3])),
+        position_in_segment_m=default_mount(segment).position_in_segment_m,
+    )

@@ -17,7 +17,7 @@ from coxa.body import (
 from coxa.sim._board import BoardOutput, BoardSpec, packetize, run_board
 from coxa.sim._imu import ImuParams, ImuRecording, synthesize_imu
 from coxa.sim._motion import Motion, MotionParams, RepTruth
-from coxa.sim._mounting import SensorMount, default_mount
+from coxa.sim._mounting import SensorMount, default_mount, random_mount
 from coxa.sim._radio import RadioParams, transmit
 
 Mounting = Literal["nominal", "realistic"]
@@ -40,7 +40,16 @@ class RigParams:
     mounting : {'nominal', 'realistic'}
         ``'nominal'``: boards sit exactly at the product's nominal placement
         (:data:`coxa.body.NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ`). ``'realistic'``: the simulator's
-        default straps, turned 10-30 deg off nominal (:func:`coxa.sim.default_mount`).
+        default straps, turned 23-32 deg off nominal (:func:`coxa.sim.default_mount`).
+        Boards sit at the default strap sites either way.
+    mount_seed : int or None
+        None (default): ``mounting`` decides. An int: each board's strap is the nominal
+        placement turned by a random rotation, angle uniform in ``[0, mount_max_deg]``
+        about a random axis, drawn from this seed and the segment
+        (:func:`coxa.sim.random_mount`); needs ``mounting='nominal'``.
+    mount_max_deg : float
+        Largest random angle off nominal with ``mount_seed``, degrees, in [0, 180].
+        Default 30 [assumption: the range the fusion-core accuracy tests must cover].
     imu : ImuParams
         IMU error model of every board; each board's clock offset is drawn from ``seed``.
     radio : RadioParams
@@ -58,6 +67,19 @@ class RigParams:
     radio: RadioParams = field(default_factory=RadioParams)
     seed: int = 0
     host_epoch_us: int = 1_000_000_000
+    mount_seed: int | None = None
+    mount_max_deg: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.mount_max_deg <= 180.0:
+            raise ValueError(f"mount_max_deg must be within [0, 180], got {self.mount_max_deg}")
+        if self.mount_seed is not None and self.mount_seed < 0:
+            raise ValueError(f"mount_seed must be >= 0, got {self.mount_seed}")
+        if self.mount_seed is not None and self.mounting != "nominal":
+            raise ValueError(
+                "mount_seed turns the nominal placement at random: use mounting='nominal' "
+                f"with it, not {self.mounting!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -120,10 +142,12 @@ class RigRecording:
         return self.motion.duration_s
 
 
-def _mount(segment: SegmentName, mounting: Mounting) -> SensorMount:
-    """The strap of one segment: at the default site, turned as ``mounting`` says."""
+def _mount(segment: SegmentName, params: RigParams) -> SensorMount:
+    """The strap of one segment: at the default site, turned as the parameters say."""
+    if params.mount_seed is not None:
+        return random_mount(segment, seed=params.mount_seed, max_angle_deg=params.mount_max_deg)
     realistic = default_mount(segment)
-    if mounting == "realistic":
+    if params.mounting == "realistic":
         return realistic
     q = NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ[segment]
     return replace(
@@ -151,9 +175,7 @@ def simulate_rig(params: RigParams) -> RigRecording:
         clock_rng = np.random.default_rng(clock_seed)
         clock = replace(params.imu.clock, offset_us=int(clock_rng.integers(0, 1 << 32)))
         board_imu = replace(params.imu, clock=clock)
-        recording = synthesize_imu(
-            motion, _mount(segment, params.mounting), board_imu, seed=imu_seed
-        )
+        recording = synthesize_imu(motion, _mount(segment, params), board_imu, seed=imu_seed)
         spec = BoardSpec(
             board_id=board_id,
             placement=_PLACEMENT_OF_SEGMENT[segment],
@@ -183,7 +205,13 @@ def simulate_rig(params: RigParams) -> RigRecording:
     t_all = np.concatenate(rx_times) + params.host_epoch_us
     board_all = np.concatenate(rx_boards)
     order = np.argsort(t_all, kind="stable")
-    packets_out = [RigPacket(int(t_all[i]), int(board_all[i]), rx_packets[int(i)]) for i in order]
+    times: list[int] = t_all[order].tolist()
+    board_of: list[int] = board_all[order].tolist()
+    indices: list[int] = order.tolist()
+    packets_out = [
+        RigPacket(t_rx_us, board_id, rx_packets[i])
+        for t_rx_us, board_id, i in zip(times, board_of, indices, strict=True)
+    ]
     return RigRecording(
         params=params,
         motion=motion,

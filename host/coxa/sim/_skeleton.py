@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coxa.geometry import FloatArray, Side, quat_rotate
+from coxa.geometry import FloatArray, Side
+from coxa.sim._columns import QuatCols, VecCols, rotate, vec_cols
 
 
 def side_sign(side: Side) -> float:
@@ -82,51 +83,44 @@ class Anthropometry:
 
 
 @dataclass(frozen=True, eq=False)
-class LegPositions:
-    """World positions of one leg's joint centres, metres, each shape ``(N, 3)``."""
+class LegLinks:
+    """World vectors along one leg's chain, metres, each ``(x, y, z)`` columns of shape ``(N,)``.
 
-    hip_m: FloatArray
-    knee_m: FloatArray
-    ankle_m: FloatArray
-
-
-def pelvis_to_ankle_m(
-    body: Anthropometry,
-    side: Side,
-    quat_world_pelvis_wxyz: FloatArray,
-    quat_world_femur_wxyz: FloatArray,
-    quat_world_tibia_wxyz: FloatArray,
-) -> FloatArray:
-    """World vector from the pelvis origin to one ankle joint centre, metres, ``(N, 3)``."""
-    return (
-        quat_rotate(quat_world_pelvis_wxyz, body.hip_centre_in_pelvis_m(side))
-        + quat_rotate(quat_world_femur_wxyz, body.knee_in_femur_m())
-        + quat_rotate(quat_world_tibia_wxyz, body.ankle_in_tibia_m())
-    )
-
-
-def leg_positions_m(
-    body: Anthropometry,
-    side: Side,
-    position_pelvis_m: FloatArray,
-    quat_world_pelvis_wxyz: FloatArray,
-    quat_world_femur_wxyz: FloatArray,
-    quat_world_tibia_wxyz: FloatArray,
-) -> LegPositions:
-    """Forward kinematics of one leg from the pelvis pose and the segment orientations.
-
-    Parameters
+    Attributes
     ----------
-    body : Anthropometry
-        Segment dimensions.
-    side : {'r', 'l'}
-        Which leg.
-    position_pelvis_m : ndarray, shape (N, 3)
-        Pelvis origin (midpoint of the hip joint centres) in the world, metres.
-    quat_world_pelvis_wxyz, quat_world_femur_wxyz, quat_world_tibia_wxyz : ndarray, (N, 4)
-        Segment orientations in the world.
+    pelvis_to_hip_m, hip_to_knee_m, knee_to_ankle_m : tuple of 3 ndarrays
+        Pelvis origin to hip joint centre, hip to knee, knee to ankle joint centre.
     """
-    hip = position_pelvis_m + quat_rotate(quat_world_pelvis_wxyz, body.hip_centre_in_pelvis_m(side))
-    knee = hip + quat_rotate(quat_world_femur_wxyz, body.knee_in_femur_m())
-    ankle = knee + quat_rotate(quat_world_tibia_wxyz, body.ankle_in_tibia_m())
-    return LegPositions(hip_m=hip, knee_m=knee, ankle_m=ankle)
+
+    pelvis_to_hip_m: VecCols
+    hip_to_knee_m: VecCols
+    knee_to_ankle_m: VecCols
+
+    @property
+    def pelvis_to_ankle_m(self) -> VecCols:
+        """Pelvis origin to the ankle joint centre, metres."""
+        a, b, c = self.pelvis_to_hip_m, self.hip_to_knee_m, self.knee_to_ankle_m
+        return (a[0] + b[0] + c[0], a[1] + b[1] + c[1], a[2] + b[2] + c[2])
+
+    def positions_m(self, pelvis_m: VecCols) -> tuple[VecCols, VecCols, VecCols]:
+        """Hip, knee and ankle joint centres from the pelvis origin, metres."""
+        a, b, c = self.pelvis_to_hip_m, self.hip_to_knee_m, self.knee_to_ankle_m
+        hip = (pelvis_m[0] + a[0], pelvis_m[1] + a[1], pelvis_m[2] + a[2])
+        knee = (hip[0] + b[0], hip[1] + b[1], hip[2] + b[2])
+        ankle = (knee[0] + c[0], knee[1] + c[1], knee[2] + c[2])
+        return hip, knee, ankle
+
+
+def leg_links_m(
+    body: Anthropometry,
+    side: Side,
+    quat_world_pelvis_wxyz: QuatCols,
+    quat_world_femur_wxyz: QuatCols,
+    quat_world_tibia_wxyz: QuatCols,
+) -> LegLinks:
+    """Forward kinematics of one leg from the segment orientations (columns ``w, x, y, z``)."""
+    return LegLinks(
+        pelvis_to_hip_m=rotate(quat_world_pelvis_wxyz, vec_cols(body.hip_centre_in_pelvis_m(side))),
+        hip_to_knee_m=rotate(quat_world_femur_wxyz, vec_cols(body.knee_in_femur_m())),
+        knee_to_ankle_m=rotate(quat_world_tibia_wxyz, vec_cols(body.ankle_in_tibia_m())),
+    )
