@@ -13,6 +13,11 @@ and bursty radio loss up to 10 %:
 - ``sta``: as ``pelvis`` with the thigh soft-tissue artefact on (0.05 deg per deg of knee
   flexion plus the dynamic oscillator at 1 deg per m/s²): about +-5 deg of axial wobble.
 
+Step-ups and hinges cannot calibrate every board from their own movement (the trailing leg of
+a step-up hardly bends its knee), so their sessions reuse the mounts of a separate calibration
+recording with the same boards and straps (stand still, five slow squats), as the product asks
+before such exercises; squats and split squats calibrate on the session itself.
+
 The boards run the firmware's own 6D filter, which estimates the gyro bias at every standing
 rest, so the simulated boards' headings hardly drift (measured: within about 2 deg over the 5
 minutes). Each session is therefore also fused with a **residual heading drift** injected: every
@@ -53,7 +58,7 @@ import time
 import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 import numpy as np
@@ -61,6 +66,7 @@ import numpy as np
 from coxa.body import SegmentName
 from coxa.fusion import (
     AngleTable,
+    Calibration,
     CalibrationError,
     FrameUnpacker,
     FusionCore,
@@ -87,6 +93,7 @@ from coxa.sim import (
     MotionParams,
     RadioParams,
     RigParams,
+    RigRecording,
     simulate_rig,
 )
 from coxa.sources import LinkDecoder, ReceivedFrame
@@ -129,6 +136,13 @@ HEADING_DRIFT_SIGN: dict[SegmentName, float] = {
 STA_DEG_PER_KNEE_FLEXION_DEG = 0.05
 #: Thigh soft-tissue artefact of the ``sta`` case: gain of the dynamic part, deg/(m/s²).
 STA_GAIN_DEG_PER_M_S2 = 1.0
+#: Exercises whose own movement cannot calibrate every board: the trailing leg of a step-up
+#: bends its knee about 5 deg, a shallow hinge both knees under 10 deg. Their sessions reuse
+#: the mounts of a separate calibration recording with the same straps, as the product asks
+#: ("stand still, then three slow squats") before such exercises.
+CALIBRATE_FIRST: tuple[Exercise, ...] = ("step_up", "hinge")
+#: Squats of the calibration recording.
+CALIBRATION_SQUATS = 5
 #: Sets, reps per set and standing neutral rest between sets: 301-312 s at the default tempo.
 SETS, REPS, SET_REST_S = 4, 12, 20.0
 
@@ -277,6 +291,10 @@ class Recording:
     segments_by_board : dict of int to str
     frames : list of ReceivedFrame
         Decoded data frames of every board, in host receive order.
+    mounts : Calibration or None
+        For the exercises of :data:`CALIBRATE_FIRST`, the calibration of a separate recording
+        with the same boards and straps (:func:`calibration_recording`); the session reuses
+        its mounts.
     """
 
     session: Session
@@ -284,6 +302,7 @@ class Recording:
     host_epoch_us: int
     segments_by_board: dict[int, SegmentName]
     frames: list[ReceivedFrame]
+    mounts: Calibration | None
 
     def truth_deg(self, t_host_us: FloatArray) -> dict[str, FloatArray]:
         """True values of the compared columns at host times, degrees, each ``(m,)``."""
@@ -314,17 +333,51 @@ class Recording:
         }
 
 
-def simulate(session: Session) -> Recording:
-    """Simulate a session and decode its packets into frames."""
-    rig = simulate_rig(session.rig_params())
+def _frames(params: RigParams) -> tuple[RigRecording, list[ReceivedFrame]]:
+    rig = simulate_rig(params)
     links = {board_id: LinkDecoder(board_id) for board_id in rig.boards}
     frames = [
         frame
         for packet in rig.packets
         if (frame := links[packet.board_id].push(packet.t_rx_us, packet.packet)) is not None
     ]
+    return rig, frames
+
+
+def calibration_mounts(session: Session) -> Calibration:
+    """Calibrate the session's boards on a separate recording: the same rig and straps, the
+    athlete standing still and then doing :data:`CALIBRATION_SQUATS` slow squats.
+
+    Raises
+    ------
+    CalibrationError
+        The core refused that recording.
+    """
+    params = session.rig_params()
+    motion = replace(
+        params.motion,
+        exercise="squat",
+        reps=CALIBRATION_SQUATS,
+        sets=1,
+        depth_deg=None,
+        hip_ir_bottom_deg=None,
+        hip_ir_other_bottom_deg=None,
+    )
+    rig, frames = _frames(replace(params, motion=motion))
+    core = FusionCore(dict(rig.segments_by_board), FusionParams.offline())
+    core.update_frames(frames)
+    core.finish()
+    assert core.calibration is not None  # finish() raises otherwise
+    return core.calibration
+
+
+def simulate(session: Session) -> Recording:
+    """Simulate a session (and its calibration recording when it needs one) and decode its
+    packets into frames."""
+    rig, frames = _frames(session.rig_params())
+    mounts = calibration_mounts(session) if session.exercise in CALIBRATE_FIRST else None
     return Recording(
-        session, rig.motion, rig.params.host_epoch_us, dict(rig.segments_by_board), frames
+        session, rig.motion, rig.params.host_epoch_us, dict(rig.segments_by_board), frames, mounts
     )
 
 
@@ -366,7 +419,7 @@ def fuse(recording: Recording, run: Run, chunk_frames: Sequence[int] = (256,)) -
     """
     if not chunk_frames or min(chunk_frames) < 1:
         raise ValueError("chunk sizes must be >= 1")
-    core = FusionCore(recording.segments_by_board, fusion_params(run))
+    core = FusionCore(recording.segments_by_board, fusion_params(run), recording.mounts)
     unpacker = FrameUnpacker()
     drift = _HeadingDrift(recording.drift_rad_s()) if run.endswith("+drift") else None
     tables: list[AngleTable] = []

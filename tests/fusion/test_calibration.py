@@ -190,20 +190,21 @@ def test_board_heading_references_do_not_matter(headings: list[float]) -> None:
     assert reference_core.calibration is not None
     for board_id, cal in core.calibration.boards.items():
         expected = reference_core.calibration.boards[board_id]
+        # The knee heading is the peak of a smooth score, found to about 1e-8 rad.
         np.testing.assert_allclose(
-            cal.quat_segment_sensor_wxyz, expected.quat_segment_sensor_wxyz, atol=1e-9
+            cal.quat_segment_sensor_wxyz, expected.quat_segment_sensor_wxyz, atol=1e-7
         )
         turn = cal.heading_rad - expected.heading_rad + offsets[cal.segment]
         assert abs(np.angle(np.exp(1j * turn))) < 1e-6, cal.segment
     np.testing.assert_array_equal(table.t_us, reference.t_us)
     for name, column in reference.angles_deg.items():
-        np.testing.assert_allclose(table.angles_deg[name], column, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(table.angles_deg[name], column, atol=1e-4, err_msg=name)
 
 
 def test_too_little_movement_is_refused_naming_the_segment() -> None:
-    """Knee bends of 20 deg turn the thigh about 14 deg: with 30 deg required the refusal names
-    the first thigh and says what to do."""
-    strict = CalibrationParams(min_thigh_range_deg=30.0, functional_min_s=30.0)
+    """Knee bends of 20 deg: with 30 deg of knee bend required the refusal names the first
+    knee and says what to do."""
+    strict = CalibrationParams(min_knee_range_deg=30.0, functional_min_s=30.0)
     with pytest.raises(CalibrationError) as refusal:
         run_truth(
             MotionParams(reps=5, depth_deg=20.0),
@@ -211,33 +212,20 @@ def test_too_little_movement_is_refused_naming_the_segment() -> None:
             FusionParams.offline(calibration=strict),
         )
     message = str(refusal.value)
-    assert "femur_r" in message
+    assert "knee_r" in message
     assert "30 deg" in message
     assert "squats" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="FusionCore._try_calibrate, on the final attempt, replaces the refusal of the "
-    "movement window (naming the segment) with 'no standing rest' once no later rest exists",
-)
 def test_refusal_reason_survives_a_session_longer_than_the_window() -> None:
     """As above, but the set lasts longer than rest + functional window, so the refusal happens
     before ``finish()``: the reason given must still be the segment that did not move."""
-    strict = CalibrationParams(min_thigh_range_deg=30.0, functional_min_s=30.0)
+    strict = CalibrationParams(min_knee_range_deg=30.0, functional_min_s=30.0)
     shallow = MotionParams(reps=10, depth_deg=20.0, descent_s=1.5, top_pause_s=0.2)
-    with pytest.raises(CalibrationError, match="femur_r"):
+    with pytest.raises(CalibrationError, match="knee_r"):
         run_truth(shallow, dict.fromkeys(SEGMENTS, 0.0), FusionParams.offline(calibration=strict))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="FusionCore: a rest that lasts to the end of the input is never used (_find_rest "
-    "returns None, 'the rest may still be going on', even in finish()), so a session that "
-    "never moves is told to 'stand still for 2 s', not which segment must move",
-)
 def test_no_movement_after_the_rest_is_refused_naming_a_segment() -> None:
     with pytest.raises(CalibrationError) as refusal:
         run_truth(MotionParams(exercise="rest", rest_before_s=10.0), dict.fromkeys(SEGMENTS, 0.0))

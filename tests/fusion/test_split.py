@@ -90,7 +90,8 @@ def test_reference_is_not_vacuous(radio: Radio, mode: str) -> None:
     """The whole-input run calibrates and yields rows both before and at ``finish()``, with
     most hip and knee angles finite: the split tests compare real output."""
     before, at_finish = whole_frames(radio, mode)
-    assert before.n_rows > 100
+    # Offline, rows wait for the next re-anchoring, so they may all come at finish().
+    assert (before.n_rows if mode == "live" else before.n_rows + at_finish.n_rows) > 100
     assert at_finish.n_rows > 0
     rows = AngleTable.concatenate([before, at_finish])
     side = "r" if "femur_r" in frame_case(radio, mode)[0].values() else "l"
@@ -165,14 +166,6 @@ def test_sto_blocks_any_split_same_rows(data: st.DataObject) -> None:
     assert_same_rows(split, AngleTable.concatenate(whole_sto()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="FusionCore._try_calibrate ends its grid at the newest *buffered* sample (min over "
-    "boards) instead of the cutoff or the newest *visible* sample, so whether a calibration "
-    "attempt has enough movement depends on frames that arrived after the cutoff in the same "
-    "update",
-)
 def test_calibration_attempt_ignores_frames_after_its_cutoff() -> None:
     """An update that ends just after a calibration attempt time must decide that attempt as
     the whole input does. The functional minimum is put half a grid row below the movement the

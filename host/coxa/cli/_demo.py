@@ -7,13 +7,13 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from coxa.analysis import Rep, RepCounter
 from coxa.cli._readout import LiveState, TerminalPanel, TruthRep, render_summary
-from coxa.fusion import AngleTable, CalibrationError, FusionCore
+from coxa.fusion import AngleTable, Calibration, CalibrationError, FusionCore, FusionParams
 from coxa.geometry import Side
 from coxa.sim import (
     EXERCISES,
@@ -31,6 +31,10 @@ _TICK_US = 50_000
 _DEPTH_SPREAD_DEG = 4.0
 _HIP_IR_SPREAD_DEG = 3.0
 _PANEL_EVERY_US = 100_000
+#: Exercises that leave a knee almost straight (the trailing leg of a step-up, a shallow
+#: hinge): the rig is calibrated first on a separate squat recording with the same straps.
+_CALIBRATE_FIRST = ("step_up", "hinge")
+_CALIBRATION_SQUATS = 5
 
 
 def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -87,6 +91,7 @@ class _Session:
     """Link decoders, fusion core and rep counter of one demo run, fed tick by tick."""
 
     recording: RigRecording
+    mounts: Calibration | None = None
     links: dict[int, LinkDecoder] = field(default_factory=dict[int, LinkDecoder])
     core: FusionCore | None = None
     counter: RepCounter = field(default_factory=RepCounter)
@@ -96,7 +101,7 @@ class _Session:
 
     def __post_init__(self) -> None:
         self.links = {board_id: LinkDecoder(board_id) for board_id in self.recording.boards}
-        self.core = FusionCore(self.recording.segments_by_board)
+        self.core = FusionCore(self.recording.segments_by_board, mounts=self.mounts)
 
     def advance(self, t_host_us: int) -> list[Rep]:
         """Deliver every packet received up to ``t_host_us`` and process the result."""
@@ -177,14 +182,44 @@ def _rig_params(args: argparse.Namespace) -> RigParams:
     )
 
 
+def _calibration_mounts(params: RigParams) -> Calibration:
+    """Calibrate the rig on a separate simulated recording with the same straps: stand still,
+    then :data:`_CALIBRATION_SQUATS` slow squats (what the product asks before exercises that
+    leave a knee almost straight)."""
+    motion = replace(params.motion, exercise="squat", reps=_CALIBRATION_SQUATS)
+    recording = simulate_rig(replace(params, motion=motion))
+    links = {board_id: LinkDecoder(board_id) for board_id in recording.boards}
+    frames = [
+        frame
+        for packet in recording.packets
+        if (frame := links[packet.board_id].push(packet.t_rx_us, packet.packet)) is not None
+    ]
+    core = FusionCore(recording.segments_by_board, FusionParams.offline())
+    core.update_frames(frames)
+    core.finish()
+    assert core.calibration is not None  # finish() raises otherwise
+    return core.calibration
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print the summary; returns the exit status."""
     params = _rig_params(args)
+    mounts: Calibration | None = None
+    if args.exercise in _CALIBRATE_FIRST:
+        try:
+            mounts = _calibration_mounts(params)
+        except CalibrationError as error:
+            print(f"calibration recording refused: {error}")
+            return 1
+        print(
+            f"coxa demo: a {args.exercise} leaves a knee almost straight, so the rig was "
+            f"calibrated first on {_CALIBRATION_SQUATS} squats with the same straps"
+        )
     recording = simulate_rig(params)
     duration_s = (
         recording.duration_s if args.duration is None else min(args.duration, recording.duration_s)
     )
-    session = _Session(recording)
+    session = _Session(recording, mounts)
     live = not args.no_live
     panel = TerminalPanel(sys.stdout, in_place=sys.stdout.isatty())
     epoch_us = params.host_epoch_us

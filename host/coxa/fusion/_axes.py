@@ -77,10 +77,30 @@ def fit_segment_axis(quat_wxyz: FloatArray, long_axis_sensor: FloatArray) -> Axi
     vectors = steps - np.outer(steps @ long_axis_sensor, long_axis_sensor)
     eigenvalues, eigenvectors = np.linalg.eigh(vectors.T @ vectors)
     axis = eigenvectors[:, -1]
-    axis = axis - (axis @ long_axis_sensor) * long_axis_sensor
-    axis /= np.linalg.norm(axis)
     total = float(eigenvalues.sum())
     planarity = float(eigenvalues[-1] / total) if total > 0 else 0.0
+    return axis_fit(quat_wxyz, long_axis_sensor, axis, planarity)
+
+
+def axis_fit(
+    quat_wxyz: FloatArray, long_axis_sensor: FloatArray, axis_sensor: FloatArray, planarity: float
+) -> AxisFit:
+    """An :class:`AxisFit` for a given medio-lateral axis: its pitch from gravity and range.
+
+    Parameters
+    ----------
+    quat_wxyz : ndarray, shape (n, 4)
+        Board orientations in its own world frame (NaN rows give NaN pitch).
+    long_axis_sensor : ndarray, shape (3,)
+        Unit long axis in the sensor frame.
+    axis_sensor : ndarray, shape (3,)
+        Medio-lateral axis in the sensor frame; made unit and perpendicular to the long axis.
+    planarity : float
+        Quality figure of the method that found the axis.
+    """
+    axis = axis_sensor - (axis_sensor @ long_axis_sensor) * long_axis_sensor
+    axis = axis / np.linalg.norm(axis)
+    ok: NDArray[np.bool_] = np.all(np.isfinite(quat_wxyz), axis=1)
     # Pitch about the axis from gravity alone: heading-free and drift-free.
     up = np.full((quat_wxyz.shape[0], 3), np.nan)
     up[ok] = quat_rotate(quat_conjugate(quat_wxyz[ok]), _UP)

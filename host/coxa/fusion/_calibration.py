@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from coxa.body import SegmentName
-from coxa.fusion._axes import AxisFit, dominant_sign, fit_segment_axis
+from coxa.fusion._axes import AxisFit, axis_fit, dominant_sign, fit_segment_axis
+from coxa.fusion._hinge import fit_knee_hinge
 from coxa.geometry import (
     FloatArray,
     quat_conjugate,
@@ -35,6 +37,7 @@ from coxa.geometry import (
 
 _LOG = logging.getLogger(__name__)
 _Z = np.array([0.0, 0.0, 1.0])
+AxisMethod = Literal["knee hinge", "own axis"]
 
 
 class CalibrationError(ValueError):
@@ -71,8 +74,19 @@ class CalibrationParams:
         Share of the thigh's movement about one axis needed to trust that axis. Default 0.5
         [assumption]: squats, lunges and step-ups give 0.9 and more; a hip hinge, where the
         pelvis moves and the thighs hardly do, gives about 0.6 and is refused.
+    min_knee_range_deg : float
+        Knee bend needed to find the knee axis from a thigh and a shank board (the heading-free
+        lower bound of :class:`coxa.fusion._hinge.HingeFit`), degrees. Default 10
+        [assumption]: squats, lunges and the leading leg of a step-up bend it 40 deg and more;
+        the trailing leg of a step-up (about 5 deg) cannot be calibrated from its own
+        movement.
+    rest_used_s : float
+        Only the last this much of a longer standing rest is taken as the neutral pose,
+        seconds. Default 5 s [assumption]: the pose right before the movement; it also bounds
+        what the core keeps while it waits for a calibration.
     calibration_t_us : float or None
-        Use the rest containing this host time instead of the first rest found, microseconds.
+        Take the pose at this host time as the neutral pose (still or not, as OpenSense does)
+        instead of an automatically found standing rest, microseconds.
     """
 
     rest_gyr_rad_s: float = 0.1
@@ -82,6 +96,8 @@ class CalibrationParams:
     min_thigh_range_deg: float = 10.0
     min_shank_range_deg: float = 2.0
     min_thigh_planarity: float = 0.5
+    min_knee_range_deg: float = 10.0
+    rest_used_s: float = 5.0
     calibration_t_us: float | None = None
 
 
@@ -100,7 +116,13 @@ class SegmentCalibration:
     range_deg : float
         Rotation range of the functional movement about the found axis, degrees.
     planarity : float
-        Share of the movement about that axis (1 = single-axis).
+        Share of the movement about that axis (1 = single-axis), or of the knee's relative
+        rotation about the knee axis for ``'knee hinge'``.
+    method : {'knee hinge', 'own axis'}
+        How the medio-lateral axis was found: the knee flexion axis from the thigh and shank
+        boards together (:func:`coxa.fusion._hinge.fit_knee_hinge`), or the segment's own
+        dominant rotation axis (:func:`coxa.fusion._axes.fit_segment_axis`; pelvis, or a thigh
+        or shank without its partner).
     """
 
     segment: SegmentName
@@ -108,6 +130,7 @@ class SegmentCalibration:
     heading_rad: float
     range_deg: float
     planarity: float
+    method: AxisMethod
 
 
 @dataclass(frozen=True)
@@ -133,8 +156,8 @@ class Calibration:
         lines = [f"standing rest {self.rest_t_us[0] / 1e6:.2f}-{self.rest_t_us[1] / 1e6:.2f} s"]
         for board_id, cal in sorted(self.boards.items(), key=lambda item: item[1].segment):
             lines.append(
-                f"{cal.segment:8s} board {board_id:5d}: axis from {cal.range_deg:5.1f} deg of "
-                f"movement, planarity {cal.planarity:.2f}"
+                f"{cal.segment:8s} board {board_id:5d}: axis by {cal.method}, "
+                f"{cal.range_deg:5.1f} deg of movement, planarity {cal.planarity:.2f}"
             )
         for side, rms in sorted(self.knee_axis_rms_deg.items()):
             lines.append(f"knee {side}: thigh/shank axis agreement {rms:.1f} deg RMS")
@@ -203,31 +226,49 @@ def calibrate(
     CalibrationError
         A segment did not move enough to find its axis.
     """
+    if movement.stop - movement.start < 2:
+        raise CalibrationError(
+            f"{next(iter(inputs.values())).segment}: no movement after the standing rest; do "
+            "three slow squats or knee bends after standing still"
+        )
     rest_quat = {b: _rest_mean(i.quat_wxyz, rest) for b, i in inputs.items()}
     long_axis = {b: quat_rotate(quat_conjugate(q), _Z) for b, q in rest_quat.items()}
-    fits: dict[int, AxisFit] = {
-        b: fit_segment_axis(i.quat_wxyz[movement], long_axis[b]) for b, i in inputs.items()
-    }
+    moving = {b: i.quat_wxyz[movement] for b, i in inputs.items()}
     by_segment = {i.segment: b for b, i in inputs.items()}
+    fits: dict[int, AxisFit] = {}
+    methods: dict[int, AxisMethod] = {}
     for side in ("r", "l"):
         femur, tibia = by_segment.get(f"femur_{side}"), by_segment.get(f"tibia_{side}")
-        if femur is not None:
-            _require(fits[femur], params.min_thigh_range_deg, f"femur_{side}", "the thigh")
-            if fits[femur].planarity < params.min_thigh_planarity:
+        if femur is not None and tibia is not None:
+            hinge = fit_knee_hinge(moving[femur], moving[tibia], rest_quat[femur], rest_quat[tibia])
+            if hinge.bend_deg < params.min_knee_range_deg:
                 raise CalibrationError(
-                    f"femur_{side}: the thigh's movement after the standing rest turned about no "
-                    f"single axis (planarity {fits[femur].planarity:.2f}, "
-                    f"{params.min_thigh_planarity:.2f} needed); do three slow squats or knee "
-                    "bends after standing still"
+                    f"knee_{side}: the knee bent only about {hinge.bend_deg:.0f} deg after the "
+                    f"standing rest, {params.min_knee_range_deg:.0f} deg are needed to find its "
+                    "axis; do three slow squats after standing still, or reuse the calibration "
+                    "of a recording with the same straps"
                 )
-            fits[femur] = _signed(fits[femur], dominant_sign(fits[femur].pitch_rad))
-        if tibia is not None:
+            for board_id, axis in (
+                (femur, hinge.axis_thigh_sensor),
+                (tibia, hinge.axis_shank_sensor),
+            ):
+                fits[board_id] = axis_fit(
+                    moving[board_id], long_axis[board_id], axis, hinge.planarity
+                )
+                methods[board_id] = "knee hinge"
+        elif femur is not None:
+            fits[femur] = _own_thigh_axis(moving[femur], long_axis[femur], side, params)
+            methods[femur] = "own axis"
+        elif tibia is not None:
+            fits[tibia] = fit_segment_axis(moving[tibia], long_axis[tibia])
+            methods[tibia] = "own axis"
             _require(fits[tibia], params.min_shank_range_deg, f"tibia_{side}", "the shank")
-            fits[tibia] = _sign_shank(fits[tibia], fits[femur] if femur is not None else None)
+            fits[tibia] = _signed(fits[tibia], -dominant_sign(fits[tibia].pitch_rad))
     pelvis = by_segment.get("pelvis")
     if pelvis is not None:
         thighs = [fits[b].pitch_rad for s, b in by_segment.items() if s.startswith("femur")]
-        fits[pelvis] = _sign_pelvis(fits[pelvis], thighs)
+        fits[pelvis] = _sign_pelvis(fit_segment_axis(moving[pelvis], long_axis[pelvis]), thighs)
+        methods[pelvis] = "own axis"
     boards: dict[int, SegmentCalibration] = {}
     for board_id, data in inputs.items():
         fit = fits[board_id]
@@ -240,6 +281,7 @@ def calibrate(
             heading_rad=-float(np.arctan2(x_world[1], x_world[0])),
             range_deg=fit.range_deg,
             planarity=fit.planarity,
+            method=methods[board_id],
         )
     knee_rms = {
         side: _knee_axis_rms(inputs, boards, femur, tibia, movement)
@@ -250,6 +292,68 @@ def calibrate(
     calibration = Calibration(rest_t_us=rest_t_us, boards=boards, knee_axis_rms_deg=knee_rms)
     _LOG.info("calibrated:\n%s", calibration.describe())
     return calibration
+
+
+def reuse_calibration(
+    previous: Calibration,
+    inputs: Mapping[int, CalibrationInput],
+    rest: slice,
+    rest_t_us: tuple[float, float],
+) -> Calibration:
+    """A calibration with the medio-lateral axes of an earlier one (same boards, straps not
+    moved) and the neutral pose and headings of a new standing rest: no functional movement
+    needed.
+
+    Parameters
+    ----------
+    previous : Calibration
+        The earlier calibration of the same boards.
+    inputs : mapping of int to CalibrationInput
+        Board id to its data on a common grid.
+    rest : slice
+        Grid rows of the new standing rest.
+    rest_t_us : tuple of float
+        Host times of the rest, for the record.
+
+    Raises
+    ------
+    CalibrationError
+        A board of the rig has no data during the rest.
+    """
+    boards: dict[int, SegmentCalibration] = {}
+    for board_id, data in inputs.items():
+        old = previous.boards[board_id]
+        rest_quat = _rest_mean(data.quat_wxyz, rest)
+        # The new rest is the neutral pose: the long axis from its gravity, the medio-lateral
+        # axis kept from the earlier functional calibration.
+        mount = _segment_quat(
+            quat_rotate(quat_conjugate(rest_quat), _Z),
+            quat_rotate(quat_conjugate(old.quat_segment_sensor_wxyz), _Z),
+        )
+        q_world_segment = quat_multiply(rest_quat, quat_conjugate(mount))
+        x_world = quat_rotate(q_world_segment, np.array([1.0, 0.0, 0.0]))
+        boards[board_id] = replace(
+            old,
+            quat_segment_sensor_wxyz=mount,
+            heading_rad=-float(np.arctan2(x_world[1], x_world[0])),
+        )
+    return Calibration(rest_t_us, boards, dict(previous.knee_axis_rms_deg))
+
+
+def _own_thigh_axis(
+    quat_wxyz: FloatArray, long_axis: FloatArray, side: str, params: CalibrationParams
+) -> AxisFit:
+    """The thigh's own dominant rotation axis, signed so that hip flexion is the larger
+    excursion."""
+    fit = fit_segment_axis(quat_wxyz, long_axis)
+    _require(fit, params.min_thigh_range_deg, f"femur_{side}", "the thigh")
+    if fit.planarity < params.min_thigh_planarity:
+        raise CalibrationError(
+            f"femur_{side}: the thigh's movement after the standing rest turned about no "
+            f"single axis (planarity {fit.planarity:.2f}, {params.min_thigh_planarity:.2f} "
+            "needed); do three slow squats or knee bends after standing still"
+        )
+    return _signed(fit, dominant_sign(fit.pitch_rad))
 
 
 def _require(fit: AxisFit, min_range_deg: float, segment: str, what: str) -> None:
@@ -263,20 +367,6 @@ def _require(fit: AxisFit, min_range_deg: float, segment: str, what: str) -> Non
 
 def _signed(fit: AxisFit, sign: float) -> AxisFit:
     return fit if sign > 0 else fit.flipped()
-
-
-def _sign_shank(shank: AxisFit, thigh: AxisFit | None) -> AxisFit:
-    """Knee flexion (thigh pitch minus shank pitch) is positive; without a thigh, shins tilt
-    forward (negative pitch) as the knee bends."""
-    if thigh is None:
-        return _signed(shank, -dominant_sign(shank.pitch_rad))
-
-    def score(candidate: AxisFit) -> float:
-        knee = thigh.pitch_rad - candidate.pitch_rad
-        return _percentile_excursion(knee, 95.0) + 3.0 * min(0.0, _percentile_excursion(knee, 5.0))
-
-    flipped = shank.flipped()
-    return shank if score(shank) >= score(flipped) else flipped
 
 
 def _sign_pelvis(pelvis: AxisFit, thigh_pitches: list[FloatArray]) -> AxisFit:

@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,18 +28,27 @@ from coxa.fusion._calibration import (
     CalibrationInput,
     CalibrationParams,
     calibrate,
+    reuse_calibration,
 )
 from coxa.fusion._clock import ClockParams, ClockSync
 from coxa.fusion._heading import HeadingParams, HeadingState, correct_headings
+from coxa.fusion._refusion import RefusionParams, VqfRefusion
 from coxa.fusion._resample import resample_board
 from coxa.fusion._samples import SampleBlock
 from coxa.fusion._table import AngleTable, HipReference
 from coxa.fusion._unpack import FrameUnpacker
-from coxa.geometry import FloatArray, quat_conjugate, quat_multiply, quat_to_rotvec
+from coxa.geometry import (
+    FloatArray,
+    quat_conjugate,
+    quat_from_axis_angle,
+    quat_multiply,
+    quat_to_rotvec,
+)
 from coxa.sources import ReceivedFrame
 
 _LOG = logging.getLogger(__name__)
 
+_UP = np.array([0.0, 0.0, 1.0])
 _ROLE_SEGMENTS: tuple[SegmentName, ...] = ("pelvis", "femur_r", "femur_l", "tibia_r", "tibia_l")
 
 
@@ -68,9 +78,21 @@ class FusionParams:
         Calibration is attempted each time this much receive time has passed, s. Default 1 s.
     calibration_rate_hz : float
         Grid rate of the calibration data, Hz. Default 50 [assumption].
+    spread_s : float
+        Offline: each board's heading correction at a re-anchoring (a standing rest) is spread
+        back linearly over the rows since the previous one, up to this far back, seconds; rows
+        are held until then. A heading drift at a constant rate is then removed from the whole
+        set, not only after it. Default 0 (live: rows are final at once); offline 600 s
+        [assumption: longer than any set].
     orientation : {'board', 'vqf'}
         ``'board'``: the boards' own 6D orientation (default). ``'vqf'``: research mode, re-fuse
-        raw gyroscope and accelerometer samples with VQF on the host (needs raw-mode boards).
+        raw gyroscope and accelerometer samples with VQF on the host (needs raw-mode boards;
+        samples arriving behind newer ones cannot be re-fused in order and are dropped,
+        counted in ``FusionStats.late``).
+    sample_rate_hz : float
+        The boards' sample rate for the re-fusion, Hz. Default 200 (the firmware's).
+    refusion : RefusionParams
+        Settings of the re-fusion.
     clock, calibration, heading
         Parameters of the parts.
     """
@@ -82,18 +104,24 @@ class FusionParams:
     hold_ms: float = 30.0
     calibration_every_s: float = 1.0
     calibration_rate_hz: float = 50.0
+    spread_s: float = 0.0
+    orientation: Literal["board", "vqf"] = "board"
+    sample_rate_hz: float = 200.0
+    refusion: RefusionParams = field(default_factory=RefusionParams)
     clock: ClockParams = field(default_factory=ClockParams)
     calibration: CalibrationParams = field(default_factory=CalibrationParams)
     heading: HeadingParams = field(default_factory=HeadingParams)
 
     @staticmethod
     def offline(**changes: object) -> FusionParams:
-        """Parameters for whole-file analysis: 30 s latency, 2 s chunks, no hold, and the whole
-        functional window before calibrating."""
+        """Parameters for whole-file analysis: 30 s latency, 2 s chunks, no hold, heading
+        corrections spread back over 600 s, and the whole functional window before
+        calibrating."""
         base = FusionParams(
             latency_ms=30_000.0,
             chunk_ms=2_000.0,
             hold_ms=0.0,
+            spread_s=600.0,
             calibration=CalibrationParams(functional_min_s=CalibrationParams.functional_window_s),
         )
         return replace(base, **changes)  # type: ignore[arg-type]
@@ -124,6 +152,31 @@ class FusionStats:
     empty_rows: dict[str, int] = field(default_factory=dict[str, int])
 
 
+@dataclass(frozen=True, eq=False)
+class _Rows:
+    """Output rows before the joint angles: grid times (us, shape (m,)), segment orientations
+    in the common world (board columns, shape (m, n_boards, 4)) and facing (rad, shape (m,))."""
+
+    t_us: FloatArray
+    world: FloatArray
+    facing_rad: FloatArray
+
+    @staticmethod
+    def empty(n_boards: int) -> _Rows:
+        return _Rows(np.zeros(0), np.zeros((0, n_boards, 4)), np.zeros(0))
+
+    @staticmethod
+    def concatenate(parts: list[_Rows]) -> _Rows:
+        return _Rows(
+            np.concatenate([p.t_us for p in parts]),
+            np.concatenate([p.world for p in parts]),
+            np.concatenate([p.facing_rad for p in parts]),
+        )
+
+    def slice(self, start: int, stop: int) -> _Rows:
+        return _Rows(self.t_us[start:stop], self.world[start:stop], self.facing_rad[start:stop])
+
+
 class FusionCore:
     """Streaming fusion of board orientation streams into ISB joint angles.
 
@@ -133,14 +186,32 @@ class FusionCore:
         Segment (``pelvis``, ``femur_r``, ``tibia_r``, ``femur_l``, ``tibia_l``) of each board.
     params : FusionParams
         Live defaults if omitted; :meth:`FusionParams.offline` for files.
+    mounts : Calibration, optional
+        An earlier calibration of the same boards on the same straps: its sensor-to-segment
+        mounts are kept and only the headings are taken from the first standing rest, so no
+        functional movement is needed (exercises that hardly bend a knee, such as the trailing
+        leg of a step-up).
+
+    Raises
+    ------
+    ValueError
+        Two boards on one segment, or ``mounts`` of other boards.
     """
 
     def __init__(
-        self, segments_by_board: Mapping[int, SegmentName], params: FusionParams | None = None
+        self,
+        segments_by_board: Mapping[int, SegmentName],
+        params: FusionParams | None = None,
+        mounts: Calibration | None = None,
     ) -> None:
         self.params = params or FusionParams()
         if len(set(segments_by_board.values())) != len(segments_by_board):
             raise ValueError("two boards are assigned to the same segment")
+        if mounts is not None and {b: c.segment for b, c in mounts.boards.items()} != dict(
+            segments_by_board
+        ):
+            raise ValueError("the given mounts belong to other boards or segments than the rig")
+        self._mounts = mounts
         self._boards = sorted(
             segments_by_board, key=lambda b: _ROLE_SEGMENTS.index(segments_by_board[b])
         )
@@ -153,6 +224,8 @@ class FusionCore:
         self._last_quat: dict[int, tuple[int, int, FloatArray]] = {}
         self._seq_span: dict[int, tuple[int, int]] = {}
         self._unpacker = FrameUnpacker()
+        self._refusions: dict[int, VqfRefusion] = {}
+        self._refused_seq: dict[int, int] = {}
         self.stats = FusionStats()
         self.calibration: Calibration | None = None
         self.calibration_error: CalibrationError | None = None
@@ -163,7 +236,13 @@ class FusionCore:
         self._next_row: int | None = None
         self._t_rx_max: int | None = None
         self._next_attempt_us: float | None = None
-        self._failed_rest_end_us = -math.inf
+        # Calibration looks for a standing rest starting after this host time (the end of a
+        # refused one), in the data kept from ``_kept_from_us`` on, microseconds.
+        self._search_from_us = -math.inf
+        self._kept_from_us = -math.inf
+        # Offline: rows held back until the next re-anchoring, and the time of the last one.
+        self._pending = _Rows.empty(len(self._boards))
+        self._last_anchor_us = 0.0
         segments = set(self.segments_by_board.values())
         self._roles = np.array(
             [
@@ -222,6 +301,11 @@ class FusionCore:
             # Blocks must come in receive order; an older receive time is clamped, not lost.
             _LOG.warning("board %d: receive times went backwards; clamped", block.board_id)
             block = replace(block, t_rx_us=np.maximum(block.t_rx_us, floor_us))
+        if self.params.orientation == "vqf":
+            refused = self._refuse(block)
+            if refused is None:
+                return
+            block = refused
         gyr = block.gyr_rad_s if block.gyr_rad_s is not None else self._rates_from_quat(block)
         buffer = self._buffers[block.board_id]
         buffer.add(block, gyr)
@@ -232,6 +316,28 @@ class FusionCore:
         )
         newest = int(block.t_rx_us.max())
         self._t_rx_max = newest if self._t_rx_max is None else max(self._t_rx_max, newest)
+
+    def _refuse(self, block: SampleBlock) -> SampleBlock | None:
+        """Research mode: the block with its orientation re-fused from its raw samples; samples
+        not newer than the last re-fused one are dropped (None when none is left)."""
+        refusion = self._refusions.get(block.board_id)
+        if refusion is None:
+            refusion = VqfRefusion(self.params.sample_rate_hz, self.params.refusion)
+            self._refusions[block.board_id] = refusion
+        last = self._refused_seq.get(block.board_id)
+        if last is not None and int(block.seq.min()) <= last:
+            newer = block.seq > last
+            dropped = int(np.count_nonzero(~newer))
+            self.stats.late[block.board_id] = self.stats.late.get(block.board_id, 0) + dropped
+            _LOG.info("board %d: %d samples behind the re-fusion dropped", block.board_id, dropped)
+            if not np.any(newer):
+                return None
+            block = block.select(newer)
+        if np.any(np.diff(block.seq) <= 0):
+            block = block.select(_increasing(block.seq))
+        quat = refusion.update_block(block)
+        self._refused_seq[block.board_id] = int(block.seq[-1])
+        return replace(block, quat_wxyz=quat)
 
     def _rates_from_quat(self, block: SampleBlock) -> FloatArray:
         """Body rates from consecutive orientations (orientation-only inputs), rad/s."""
@@ -294,6 +400,9 @@ class FusionCore:
                 cutoff = math.inf
             tables.append(self._rows(self._next_row, end_row, cutoff))
             self._next_row = end_row
+        if final and self._pending.t_us.size:
+            tables.append(self._table(self._pending))
+            self._pending = _Rows.empty(len(self._boards))
         return AngleTable.concatenate(tables) if tables else AngleTable.empty(self.hip_reference)
 
     def _newest_host_us(self) -> float:
@@ -304,18 +413,34 @@ class FusionCore:
         ]
         return min(newest) if newest else -math.inf
 
+    def _visible_span_us(self, cutoff_us: float) -> tuple[float, float] | None:
+        """Host times of the newest first and the oldest last visible sample over the boards
+        (the span where every board has data), or None while a board has none."""
+        firsts: list[float] = []
+        lasts: list[float] = []
+        for board_id, buffer in self._buffers.items():
+            t_dev = buffer.t_device_us[buffer.t_rx_us <= cutoff_us]
+            if t_dev.size == 0:
+                return None
+            ends = self._clocks[board_id].to_host_us(np.array([t_dev.min(), t_dev.max()]))
+            firsts.append(float(ends[0]))
+            lasts.append(float(ends[1]))
+        return max(firsts), min(lasts)
+
     def _try_calibrate(self, cutoff_us: float, final: bool) -> bool:
         self._feed_clocks(cutoff_us)
-        if not all(clock.ready for clock in self._clocks.values()):
-            return False
         params = self.params.calibration
+        span = self._visible_span_us(cutoff_us)
+        if span is None or not all(clock.ready for clock in self._clocks.values()):
+            if final and self.calibration_error is None:
+                self.calibration_error = CalibrationError(
+                    "not every board of the rig sent enough data to align its clock: check that "
+                    "all boards stream"
+                )
+            return False
         step_us = 1e6 / self.params.calibration_rate_hz
-        starts = [
-            float(self._clocks[b].to_host_us(buf.t_device_us[:1])[0])
-            for b, buf in self._buffers.items()
-        ]
-        start = math.ceil(max(starts) / step_us) * step_us
-        end = min(cutoff_us, self._newest_host_us())
+        start = math.ceil(max(span[0], self._kept_from_us) / step_us) * step_us
+        end = min(cutoff_us, span[1])
         if end - start < params.rest_min_s * 1e6:
             return False
         grid = np.arange(start, end, step_us)
@@ -330,41 +455,48 @@ class FusionCore:
             )
             for b in self._boards
         }
+        gap_rows = round(self.params.max_gap_ms * 2e3 / step_us)
         still = np.all(
-            [
-                np.nan_to_num(d.gyr_norm_rad_s, nan=np.inf) < params.rest_gyr_rad_s
-                for d in data.values()
-            ],
+            [_still(d.gyr_norm_rad_s, params.rest_gyr_rad_s, gap_rows) for d in data.values()],
             axis=0,
         )
         if params.calibration_t_us is not None:
             # A given calibration time is the neutral pose itself, still or not (OpenSense style).
             i0 = int(np.searchsorted(grid, params.calibration_t_us))
             rest = (i0, i0 + 1) if i0 < grid.size else None
+            if params.calibration_t_us < grid[0] - step_us:
+                rest = None  # before the data: no pose to take
         else:
             rest = _find_rest(
                 still,
                 grid,
                 round(params.rest_min_s * 1e6 / step_us),
-                self._failed_rest_end_us,
+                self._search_from_us,
+                open_end=final and self.calibration_error is None,
             )
         if rest is None:
-            if final:
+            if final and self.calibration_error is None:
                 self.calibration_error = CalibrationError(
                     "no standing rest common to all boards: stand still for 2 s before moving"
                     if params.calibration_t_us is None
                     else f"no data from every board at the calibration time "
                     f"{params.calibration_t_us / 1e6:.2f} s"
                 )
+            self._forget_before(end)
             return False
-        i0, i1 = rest
+        i1 = rest[1]
+        i0 = max(rest[0], i1 - round(params.rest_used_s * 1e6 / step_us))
+        inputs = {
+            b: CalibrationInput(self.segments_by_board[b], d.quat_wxyz) for b, d in data.items()
+        }
+        if self._mounts is not None:
+            rest_t_us = (float(grid[i0]), float(grid[i1 - 1]))
+            self._calibrated(reuse_calibration(self._mounts, inputs, slice(i0, i1), rest_t_us))
+            return True
         move_end = min(grid.size, i1 + round(params.functional_window_s * 1e6 / step_us))
         window_full = move_end < grid.size or final
         if not window_full and (move_end - i1) * step_us < params.functional_min_s * 1e6:
             return False
-        inputs = {
-            b: CalibrationInput(self.segments_by_board[b], d.quat_wxyz) for b, d in data.items()
-        }
         try:
             calibration = calibrate(
                 inputs,
@@ -377,8 +509,13 @@ class FusionCore:
             self.calibration_error = error
             if window_full:
                 _LOG.warning("calibration refused: %s", error)
-                self._failed_rest_end_us = float(grid[i1 - 1])
+                self._search_from_us = float(grid[i1 - 1])
+                self._forget_before(end)
             return False
+        self._calibrated(calibration)
+        return True
+
+    def _calibrated(self, calibration: Calibration) -> None:
         self.calibration = calibration
         self.calibration_error = None
         self._mount_conj = {
@@ -388,7 +525,22 @@ class FusionCore:
             np.array([calibration.boards[b].heading_rad for b in self._boards])
         )
         self._next_row = math.ceil(calibration.rest_t_us[0] / self._step_us)
-        return True
+        # The headings are exact at the rest (its mean pose): the first spread starts there.
+        self._last_anchor_us = 0.5 * (calibration.rest_t_us[0] + calibration.rest_t_us[1])
+
+    def _forget_before(self, end_us: float) -> None:
+        """Before a calibration, drop what no later attempt can use: data older than a rest
+        plus a functional window before ``end_us`` (bounded memory however long the wait)."""
+        params = self.params.calibration
+        keep_us = (params.rest_used_s + params.functional_window_s + 1.0) * 1e6
+        horizon = end_us - keep_us
+        if params.calibration_t_us is not None:
+            horizon = min(horizon, params.calibration_t_us - 1e6)
+        if horizon <= self._kept_from_us:
+            return
+        self._kept_from_us = horizon
+        for board_id, buffer in self._buffers.items():
+            buffer.trim_before(float(self._clocks[board_id].to_device_us(np.array([horizon]))[0]))
 
     def _rows(self, row0: int, row1: int, cutoff_us: float) -> AngleTable:
         assert self._heading is not None
@@ -410,17 +562,46 @@ class FusionCore:
             )
             quat[:, column] = quat_multiply(data.quat_wxyz, self._mount_conj[board_id])
             still[:, column] = np.nan_to_num(data.gyr_norm_rad_s, nan=np.inf) < rest_gyr
-        world, facing = correct_headings(
+        world, facing, anchor = correct_headings(
             quat, still, self._roles, self._step_us * 1e-6, self.params.heading, self._heading
         )
-        segments = {self.segments_by_board[b]: world[:, c] for c, b in enumerate(self._boards)}
-        for segment, q in segments.items():
-            empty = int(np.count_nonzero(~np.isfinite(q[:, 0])))
+        for column, board_id in enumerate(self._boards):
+            segment = self.segments_by_board[board_id]
+            empty = int(np.count_nonzero(~np.isfinite(world[:, column, 0])))
             self.stats.empty_rows[segment] = self.stats.empty_rows.get(segment, 0) + empty
         self._trim(t_grid[-1])
+        return self._release(_Rows(t_grid, world, facing), anchor)
+
+    def _release(self, rows: _Rows, anchor_rad: FloatArray) -> AngleTable:
+        """The rows that are final: all of them live; offline, the rows up to the newest
+        re-anchoring, with its heading corrections spread back over the time since the previous
+        one, and rows older than ``spread_s`` (the rest wait for the next re-anchoring)."""
+        spread_us = self.params.spread_s * 1e6
+        if spread_us <= 0.0:
+            return self._table(rows)
+        pending = _Rows.concatenate([self._pending, rows])
+        anchors = np.flatnonzero(np.any(anchor_rad != 0.0, axis=1)) + self._pending.t_us.size
+        corrections = anchor_rad[anchors - self._pending.t_us.size]
+        done = 0
+        for row, correction in zip(anchors.tolist(), corrections, strict=True):
+            t_anchor = float(pending.t_us[row])
+            since = self._last_anchor_us
+            if t_anchor > since:
+                fraction = np.clip((pending.t_us[done:row] - since) / (t_anchor - since), 0.0, 1.0)
+                turn = quat_from_axis_angle(_UP, fraction[:, None] * correction[None, :])
+                pending.world[done:row] = quat_multiply(turn, pending.world[done:row])
+            self._last_anchor_us = t_anchor
+            done = row + 1
+        newest = float(pending.t_us[-1]) if pending.t_us.size else -math.inf
+        done = max(done, int(np.searchsorted(pending.t_us, newest - spread_us, side="right")))
+        self._pending = pending.slice(done, pending.t_us.size)
+        return self._table(pending.slice(0, done))
+
+    def _table(self, rows: _Rows) -> AngleTable:
+        segments = {self.segments_by_board[b]: rows.world[:, c] for c, b in enumerate(self._boards)}
         return AngleTable(
-            t_us=t_grid,
-            angles_deg=joint_angles_deg(segments, facing),
+            t_us=rows.t_us,
+            angles_deg=joint_angles_deg(segments, rows.facing_rad),
             quat_world_segment_wxyz=segments,
             hip_reference=self.hip_reference,
         )
@@ -438,17 +619,47 @@ class FusionCore:
             )
 
 
+def _increasing(seq: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Rows of the first copy of each sequence number, keeping only those above every earlier
+    one (a strictly increasing subsequence in arrival order)."""
+    return seq > np.concatenate([[np.iinfo(np.int64).min], np.maximum.accumulate(seq)[:-1]])
+
+
+def _still(gyr_norm_rad_s: FloatArray, threshold_rad_s: float, gap_rows: int) -> NDArray[np.bool_]:
+    """Rows where a board is still: below the threshold, or inside a gap of at most
+    ``gap_rows`` rows between still rows (a lost radio burst does not end a rest)."""
+    still = gyr_norm_rad_s < threshold_rad_s
+    missing = np.isnan(gyr_norm_rad_s)
+    padded = np.concatenate([[False], missing, [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        if (
+            end - start <= gap_rows
+            and start > 0
+            and end < still.size
+            and still[start - 1]
+            and still[end]
+        ):
+            still[start:end] = True
+    return still
+
+
 def _find_rest(
-    still: NDArray[np.bool_], grid_us: FloatArray, min_rows: int, after_us: float
+    still: NDArray[np.bool_],
+    grid_us: FloatArray,
+    min_rows: int,
+    after_us: float,
+    open_end: bool,
 ) -> tuple[int, int] | None:
-    """Rows ``(start, end)`` of the first complete run of ``still`` at least ``min_rows`` long
-    that starts after ``after_us``."""
+    """Rows ``(start, end)`` of the first run of ``still`` at least ``min_rows`` long that
+    starts after ``after_us``; a run reaching the end of the data counts only with
+    ``open_end`` (it may still be going on)."""
     padded = np.concatenate([[False], still, [False]])
     edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
     for start, end in zip(edges[::2], edges[1::2], strict=True):
         if end - start < min_rows or grid_us[start] <= after_us:
             continue
-        if end == still.size:
-            return None  # the rest may still be going on
+        if end == still.size and not open_end:
+            return None
         return int(start), int(end)
     return None

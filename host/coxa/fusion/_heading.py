@@ -147,6 +147,7 @@ def _correct(
     scalars: FloatArray,
     quat_out: FloatArray,
     facing_out: FloatArray,
+    anchor_out: FloatArray,
 ) -> None:
     m, n_boards = quat.shape[0], quat.shape[1]
     dt, rest_steps, cos_upright, gain = settings[0], settings[1], settings[2], settings[3]
@@ -182,6 +183,7 @@ def _correct(
                 facing = math.atan2(sy, sx)
             for b in range(n_boards):
                 correction = _wrap(facing - _azimuth_x(quat_out[k, b]))
+                anchor_out[k, b] = correction
                 heading[b] += correction
                 if do_rate and scalars[1] >= rate_min_s:
                     rate[b] += correction / scalars[1]
@@ -230,7 +232,7 @@ def correct_headings(
     dt_s: float,
     params: HeadingParams,
     state: HeadingState,
-) -> tuple[FloatArray, FloatArray]:
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Run the heading correction over grid rows, updating ``state`` in place.
 
     Parameters
@@ -252,10 +254,13 @@ def correct_headings(
         Segments in the common world frame.
     facing_rad : ndarray, shape (m,)
         Facing direction (azimuth of the room's forward) at each row, rad.
+    anchor_rad : ndarray, shape (m, n_boards)
+        Heading correction of each board by re-anchoring at each row, rad (0 where none).
     """
     m = quat_board_segment_wxyz.shape[0]
     out = np.empty_like(quat_board_segment_wxyz)
     facing = np.empty(m)
+    anchor = np.zeros((m, quat_board_segment_wxyz.shape[1]))
     k0, k1, k2, k3 = np.radians(params.knee_weight_deg)
     settings = np.array(
         [
@@ -283,5 +288,6 @@ def correct_headings(
         state.scalars,
         out,
         facing,
+        anchor,
     )
-    return out, facing
+    return out, facing, anchor

@@ -70,3 +70,16 @@ class SampleBlock:
     def n_samples(self) -> int:
         """Number of samples."""
         return int(self.seq.shape[0])
+
+    def select(self, rows: NDArray[np.bool_] | slice) -> SampleBlock:
+        """The block's samples at ``rows`` (a boolean mask or a slice)."""
+        return SampleBlock(
+            board_id=self.board_id,
+            seq=self.seq[rows],
+            t_device_us=self.t_device_us[rows],
+            t_rx_us=self.t_rx_us[rows],
+            quat_wxyz=self.quat_wxyz[rows],
+            gyr_rad_s=None if self.gyr_rad_s is None else self.gyr_rad_s[rows],
+            acc_m_s2=None if self.acc_m_s2 is None else self.acc_m_s2[rows],
+            flags=self.flags[rows],
+        )
