@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from coxa import __version__
+from coxa.cli import _analyze as analyze
 from coxa.cli import _demo as demo
 
 
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo.add_parser(subparsers.add_parser)
+    analyze.add_parser(subparsers.add_parser)
     return parser
 
 

@@ -1,0 +1,516 @@
+"""``coxa analyze``: joint angles of a recorded session, written as an angles CSV.
+
+Two kinds of input:
+
+- an OpenSense quaternion orientation file (``.sto``, see ``docs/formats.md``): one column per
+  IMU, each the sensor frame relative to a Z-up ground. The columns ``pelvis_imu``,
+  ``femur_r_imu``, ``tibia_r_imu``, ``femur_l_imu`` and ``tibia_l_imu`` are used (any subset
+  holding a thigh and the shank of the same leg); others (``torso_imu``, ``calcn_r_imu``, ...)
+  are ignored. The calibration pose is the first row, as OpenSense's IMU placer takes it,
+  unless ``--calibration-time`` says otherwise.
+- a coxa raw capture (``.coxa``, recognised by its magic bytes, see ``docs/capture.md``): the
+  BLE notifications are decoded as live and fused. The board of each segment comes from the
+  capture's ``rig`` metadata, or from ``--segments``. The calibration is the first standing
+  rest followed by movement, unless ``--calibration-time`` says otherwise.
+
+The fusion core runs with its offline parameters (:meth:`coxa.fusion.FusionParams.offline`).
+The output CSV has ``time`` in seconds on the input's clock (the ``.sto`` file's times, or the
+capture's host receive clock) and the joint angles in degrees. It is written to a temporary file
+beside the target and renamed over it only when complete, so a failure leaves any earlier file
+untouched.
+
+Exit status: 0 written; 1 the output could not be written; 2 bad arguments or an input that
+cannot be read or used (a malformed file: the message names the line); 3 calibration refused;
+4 an internal error (a bug: the message says where to find the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import logging
+import math
+import os
+import secrets
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+
+from coxa.body import SEGMENT_OF_PLACEMENT, SEGMENTS, SegmentName
+from coxa.capture import (
+    MAGIC,
+    SUFFIX,
+    CaptureError,
+    CaptureRecord,
+    CaptureReport,
+    LinkKind,
+    capture_packets,
+    iter_capture,
+)
+from coxa.fusion import (
+    AngleTable,
+    CalibrationError,
+    FusionCore,
+    FusionParams,
+    blocks_from_orientations,
+)
+from coxa.geometry import FloatArray
+from coxa.io import (
+    FormatError,
+    read_opensense_sto,
+    segment_of_opensense_column,
+    write_angles_csv,
+)
+from coxa.sources import LinkDecoder, ReceivedFrame
+
+EXIT_OK = 0
+EXIT_OUTPUT = 1
+EXIT_INPUT = 2
+EXIT_CALIBRATION = 3
+EXIT_INTERNAL = 4
+
+#: Capture records decoded per fusion-core update (bounds the memory of a long capture).
+#: [assumption: about 10 s of a five-board rig at 200 Hz with 15 samples per notification]
+_RECORDS_PER_UPDATE = 8192
+
+CalibrationTime = float | Literal["auto"]
+
+_LOG = logging.getLogger(__name__)
+
+
+class InputError(ValueError):
+    """An input that cannot be used as given (the message says why); exit status 2."""
+
+
+def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register the ``analyze`` sub-command with the ``add_parser`` of the CLI's sub-parsers."""
+    parser = add(
+        "analyze",
+        help="joint angles of a recorded session (OpenSense .sto or coxa capture) as CSV",
+        description=(
+            "Fuse a recorded session into ISB hip and knee angles and write them as CSV: time "
+            "(s) and one column per angle (degrees, empty where unknown). FILE is an OpenSense "
+            "quaternion orientation file (.sto; columns pelvis_imu, femur_r_imu, tibia_r_imu, "
+            "femur_l_imu, tibia_l_imu, any subset with a thigh and shank of one leg) or a coxa "
+            "raw capture (.coxa)."
+        ),
+        epilog=(
+            "exit status: 0 written, 1 output not written, 2 bad arguments or unusable input "
+            "(a malformed file names the line), 3 calibration refused, 4 internal error"
+        ),
+    )
+    parser.add_argument("file", type=Path, metavar="FILE", help="the recording")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="CSV", help="angles CSV to write (replaced)"
+    )
+    parser.add_argument(
+        "--calibration-time",
+        type=_calibration_time,
+        default=None,
+        metavar="T",
+        help=(
+            "take the pose at T seconds (on the time column's clock) as the neutral calibration "
+            "pose, or 'auto' for the first standing rest followed by movement; default: the "
+            "first row of a .sto (as OpenSense's IMU placer), 'auto' for a capture"
+        ),
+    )
+    parser.add_argument(
+        "--segments",
+        type=_segments,
+        default=None,
+        metavar="ID=SEGMENT,...",
+        help=(
+            "captures only: the segment of each board, e.g. 17=femur_r,23=tibia_r (segments "
+            f"{', '.join(SEGMENTS)}, or placements {', '.join(SEGMENT_OF_PLACEMENT)}); "
+            "default: the capture's 'rig' metadata"
+        ),
+    )
+    parser.set_defaults(handler=run)
+
+
+def _calibration_time(text: str) -> CalibrationTime:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time in seconds or 'auto': {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite time: {text!r}")
+    return value
+
+
+def _segment_name(text: str) -> SegmentName | None:
+    name = text.strip()
+    for segment in SEGMENTS:
+        if segment == name:
+            return segment
+    for placement, segment in SEGMENT_OF_PLACEMENT.items():
+        if placement == name:
+            return segment
+    return None
+
+
+def _segments(text: str) -> dict[int, SegmentName]:
+    out: dict[int, SegmentName] = {}
+    for item in text.split(","):
+        board_text, sep, segment_text = item.partition("=")
+        segment = _segment_name(segment_text)
+        if not sep or not board_text.strip().isdigit() or segment is None:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not BOARD_ID=SEGMENT (segments: {', '.join(SEGMENTS)})"
+            )
+        board_id = int(board_text)
+        if board_id in out:
+            raise argparse.ArgumentTypeError(f"board {board_id} is given twice")
+        out[board_id] = segment
+    return out
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What one run produced.
+
+    Attributes
+    ----------
+    source : str
+        One line describing the input (kind, boards or columns used).
+    notes : tuple of str
+        Further lines for the summary (ignored columns, damaged records, link errors).
+    calibration : str
+        How the calibration pose was chosen.
+    core : FusionCore
+        The core after ``finish()``.
+    table : AngleTable
+        Every output row.
+    """
+
+    source: str
+    notes: tuple[str, ...]
+    calibration: str
+    core: FusionCore
+    table: AngleTable
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse ``args.file``, write ``args.out`` and print a summary; returns the exit status."""
+    path: Path = args.file
+    out: Path = args.out
+    try:
+        if out.exists() and path.exists() and out.resolve() == path.resolve():
+            raise InputError(f"--out {out} is the input file itself")
+        if _is_capture(path):
+            analysis = analyze_capture(path, args.calibration_time, args.segments)
+        else:
+            if args.segments is not None:
+                raise InputError("--segments applies to captures only (a .sto names its columns)")
+            analysis = analyze_sto(path, args.calibration_time)
+    except (FormatError, CaptureError, InputError) as error:
+        print(f"coxa analyze: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except CalibrationError as error:
+        print(f"coxa analyze: {path}: calibration refused: {error}", file=sys.stderr)
+        return EXIT_CALIBRATION
+    except OSError as error:
+        print(f"coxa analyze: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as error:
+        # A bug, not bad input: a one-line report; the traceback is logged (shown with -vv).
+        _LOG.debug("analysis of %s failed", path, exc_info=True)
+        print(
+            f"coxa analyze: internal error while analysing {path}: "
+            f"{type(error).__name__}: {error} (run 'coxa -vv analyze ...' for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    table = analysis.table
+    t_s = table.t_us * 1e-6
+    try:
+        _write_atomically(out, t_s, table.angles_deg)
+    except OSError as error:
+        print(f"coxa analyze: cannot write {out}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_OUTPUT
+    for line in _summary(analysis, out):
+        print(line)
+    return EXIT_OK
+
+
+def _is_capture(path: Path) -> bool:
+    """A capture by its magic bytes, or by its suffix (so that a damaged header is reported as
+    such rather than as a malformed ``.sto``)."""
+    with open(path, "rb") as file:
+        return file.read(len(MAGIC)) == MAGIC or path.suffix.lower() == SUFFIX
+
+
+def _require_leg(segments: Iterable[SegmentName], what: str) -> None:
+    present = set(segments)
+    if not any({f"femur_{side}", f"tibia_{side}"} <= present for side in ("r", "l")):
+        found = ", ".join(sorted(present)) or "none"
+        raise InputError(
+            f"{what}: a thigh and the shank of the same leg are needed (femur_r + tibia_r or "
+            f"femur_l + tibia_l); found: {found}"
+        )
+
+
+def _params(calibration_t_us: float | None) -> FusionParams:
+    base = FusionParams.offline()
+    return replace(base, calibration=replace(base.calibration, calibration_t_us=calibration_t_us))
+
+
+def _check_calibration_time(core: FusionCore, t_us: float | None, source: Path) -> None:
+    """A calibration time before every board has data would silently take the first sample."""
+    if t_us is None or core.calibration is None:
+        return
+    first_us = core.calibration.rest_t_us[0]
+    if first_us - t_us >= 1e6 / core.params.calibration_rate_hz:
+        raise CalibrationError(
+            f"the calibration time {t_us / 1e6:.3f} s is before the first time every board "
+            f"has data ({first_us / 1e6:.3f} s) in {source}"
+        )
+
+
+def analyze_sto(path: Path, calibration_time: CalibrationTime | None) -> Analysis:
+    """Fuse an OpenSense quaternion ``.sto`` file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    calibration_time : float, 'auto' or None
+        Calibration pose time, seconds on the file's clock; ``'auto'``: the first standing rest
+        followed by movement; None: the first row (OpenSense's IMU placer).
+
+    Raises
+    ------
+    FormatError
+        The file is malformed (the message names the line).
+    InputError
+        No thigh and shank of one leg among the columns.
+    CalibrationError
+        The data cannot be calibrated.
+    """
+    table = read_opensense_sto(path)
+    segments = table.by_segment()
+    used = [name for name in table.quat_wxyz if segment_of_opensense_column(name) is not None]
+    ignored = [name for name in table.quat_wxyz if name not in used]
+    _require_leg(segments, f"{path}: OpenSense columns")
+    if calibration_time is None:
+        t_us: float | None = float(table.t_s[0]) * 1e6
+        described = f"pose at t = {table.t_s[0]:.3f} s (the first row, as OpenSense's IMU placer)"
+    elif calibration_time == "auto":
+        t_us = None
+        described = "the first standing rest followed by movement (automatic)"
+    else:
+        t_us = calibration_time * 1e6
+        described = f"pose at t = {calibration_time:.3f} s (given)"
+    boards, blocks = blocks_from_orientations(table.t_s, segments)
+    core = FusionCore(boards, _params(t_us))
+    rows = AngleTable.concatenate([core.update(blocks), core.finish()])
+    _check_calibration_time(core, t_us, path)
+    notes = (f"ignored columns: {', '.join(ignored)}",) if ignored else ()
+    source = (
+        f"{path}: OpenSense orientations, {table.t_s.size} rows at {table.data_rate_hz:g} Hz, "
+        f"columns {', '.join(used)}"
+    )
+    return Analysis(source, notes, described, core, rows)
+
+
+def _rig_of(metadata: Mapping[str, Any], path: Path) -> dict[int, SegmentName]:
+    rig: object = metadata.get("rig")
+    if rig is None:
+        raise InputError(
+            f"{path}: the capture does not say which board is on which segment (no 'rig' "
+            "metadata); give it with --segments, e.g. --segments 17=femur_r,23=tibia_r"
+        )
+    if not isinstance(rig, dict):
+        raise InputError(f"{path}: the capture's 'rig' metadata is not a board -> segment map")
+    out: dict[int, SegmentName] = {}
+    entries = cast("dict[object, object]", rig)
+    for board_text, segment_text in entries.items():
+        segment = _segment_name(segment_text) if isinstance(segment_text, str) else None
+        if not (isinstance(board_text, str) and board_text.isdigit()) or segment is None:
+            raise InputError(
+                f"{path}: the capture's 'rig' metadata maps {board_text!r} to {segment_text!r}; "
+                "expected a decimal board id and a segment; override it with --segments"
+            )
+        out[int(board_text)] = segment
+    return out
+
+
+def analyze_capture(
+    path: Path,
+    calibration_time: CalibrationTime | None,
+    segments: Mapping[int, SegmentName] | None,
+) -> Analysis:
+    """Decode and fuse a coxa raw capture.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The capture.
+    calibration_time : float, 'auto' or None
+        Calibration pose time, seconds on the capture's host receive clock; ``'auto'`` or None:
+        the first standing rest followed by movement.
+    segments : mapping of int to str or None
+        Segment of each board; None: the capture's ``rig`` metadata.
+
+    Raises
+    ------
+    CaptureError
+        Not a capture, or its header is damaged.
+    InputError
+        No board map, no thigh and shank of one leg, or no decodable data.
+    CalibrationError
+        The data cannot be calibrated.
+    """
+    with iter_capture(path) as stream:
+        rig = dict(segments) if segments is not None else _rig_of(stream.metadata, path)
+        if len(set(rig.values())) != len(rig):
+            raise InputError(f"{path}: two boards are assigned to the same segment: {rig}")
+        _require_leg(rig.values(), f"{path}: boards")
+        t_us = None if calibration_time in (None, "auto") else float(calibration_time) * 1e6
+        core = FusionCore(rig, _params(t_us))
+        links = {board_id: LinkDecoder(board_id) for board_id in rig}
+        counts = _RecordCounts()
+        tables: list[AngleTable] = []
+        records = iter(stream)
+        while chunk := list(itertools.islice(records, _RECORDS_PER_UPDATE)):
+            counts.add(chunk)
+            frames: list[ReceivedFrame] = []
+            for t_rx_us, board_id, packet in capture_packets(chunk):
+                link = links.get(board_id)
+                if link is None:
+                    counts.unknown_board_records += 1
+                    continue
+                frame = link.push(t_rx_us, packet)
+                if frame is not None:
+                    frames.append(frame)
+            tables.append(core.update_frames(frames))
+        report = stream.report
+    decoded = sum(link.frames for link in links.values())
+    if decoded == 0:
+        raise InputError(_no_data_reason(path, counts, links))
+    tables.append(core.finish())
+    _check_calibration_time(core, t_us, path)
+    source = (
+        f"{path}: coxa capture, {counts.records} records, {decoded} data frames from "
+        f"{len(links)} boards ("
+        + ", ".join(f"{b}={s}" for b, s in sorted(rig.items(), key=lambda i: SEGMENTS.index(i[1])))
+        + ")"
+    )
+    described = (
+        "the first standing rest followed by movement (automatic)"
+        if t_us is None
+        else f"pose at t = {t_us / 1e6:.3f} s (given)"
+    )
+    notes = _capture_notes(report, counts, links)
+    return Analysis(source, notes, described, core, AngleTable.concatenate(tables))
+
+
+@dataclass
+class _RecordCounts:
+    records: int = 0
+    other_kinds: int = 0
+    unknown_board_records: int = 0
+
+    def add(self, chunk: list[CaptureRecord]) -> None:
+        self.records += len(chunk)
+        self.other_kinds += sum(1 for record in chunk if record.kind != LinkKind.BLE)
+
+
+def _no_data_reason(path: Path, counts: _RecordCounts, links: Mapping[int, LinkDecoder]) -> str:
+    if counts.records and counts.other_kinds == counts.records:
+        return (
+            f"{path}: the capture holds no BLE records ({counts.other_kinds} of other link "
+            "kinds, e.g. serial, which coxa analyze does not decode yet)"
+        )
+    errors = sum(link.protocol_errors for link in links.values())
+    return (
+        f"{path}: no data frame from the rig's boards ({counts.records} records, "
+        f"{counts.unknown_board_records} from other boards, {errors} protocol errors)"
+    )
+
+
+def _capture_notes(
+    report: CaptureReport, counts: _RecordCounts, links: Mapping[int, LinkDecoder]
+) -> tuple[str, ...]:
+    notes: list[str] = []
+    if report.damaged:
+        skipped = sum(d.bytes_skipped for d in report.damaged)
+        notes.append(f"damaged spans skipped: {len(report.damaged)} ({skipped} bytes)")
+    if report.tail is not None:
+        notes.append(
+            f"torn or truncated end dropped at byte {report.tail.offset}: {report.tail.reason}"
+        )
+    if counts.other_kinds:
+        notes.append(f"records of other link kinds ignored: {counts.other_kinds}")
+    if counts.unknown_board_records:
+        notes.append(f"records from boards outside the rig ignored: {counts.unknown_board_records}")
+    for board_id, link in sorted(links.items()):
+        if link.protocol_errors or link.lost_packets:
+            notes.append(
+                f"board {board_id}: {link.lost_packets} packets lost on the link, "
+                f"{link.protocol_errors} protocol errors"
+                + (f" (last: {link.last_error})" if link.last_error else "")
+            )
+    return tuple(notes)
+
+
+def _write_atomically(path: Path, t_s: FloatArray, angles_deg: Mapping[str, FloatArray]) -> None:
+    """Write the CSV to a new temporary file beside ``path``, sync it and rename it over ``path``
+    (then sync the folder, on POSIX, so that the rename survives a crash too)."""
+    directory = path.parent
+    # A random name, created exclusively, with the permissions a plain open would give.
+    temporary = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            write_angles_csv(stream, t_s, angles_deg)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    if os.name == "posix":
+        folder = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def _summary(analysis: Analysis, out: Path) -> list[str]:
+    core = analysis.core
+    table = analysis.table
+    lines = [f"coxa analyze: {analysis.source}"]
+    lines += [f"  {note}" for note in analysis.notes]
+    lines.append(f"calibration: {analysis.calibration}")
+    if core.calibration is not None:
+        lines += [f"  {line}" for line in core.calibration.describe().splitlines()]
+    if table.hip_reference == "room":
+        lines.append(
+            "hip reference: room (no pelvis sensor: hip_* columns are the femur relative to the "
+            "room, hip_rotation is femoral rotation, not hip internal rotation)"
+        )
+    else:
+        lines.append("hip reference: pelvis (hip_* columns are the femur relative to the pelvis)")
+    if table.n_rows:
+        # A thigh and shank pair is required, so there is always a hip and a knee column.
+        joints = [v for n, v in table.angles_deg.items() if n.startswith(("hip_", "knee_angle_"))]
+        finite = np.all(np.isfinite(np.column_stack(joints)), axis=1)
+        lines.append(
+            f"rows: {table.n_rows} ({table.t_us[0] / 1e6:.3f}-{table.t_us[-1] / 1e6:.3f} s at "
+            f"{core.params.output_rate_hz:g} Hz), {int(np.count_nonzero(finite))} with every hip "
+            "and knee angle"
+        )
+    else:
+        lines.append("rows: 0")
+    lines.append(f"wrote {out}: time, {', '.join(table.angles_deg)}")
+    return lines
