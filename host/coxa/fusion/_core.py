@@ -243,6 +243,7 @@ class FusionCore:
         # Offline: rows held back until the next re-anchoring, and the time of the last one.
         self._pending = _Rows.empty(len(self._boards))
         self._last_anchor_us = 0.0
+        self._facing_rad = 0.0
         segments = set(self.segments_by_board.values())
         self._roles = np.array(
             [
@@ -574,8 +575,11 @@ class FusionCore:
 
     def _release(self, rows: _Rows, anchor_rad: FloatArray) -> AngleTable:
         """The rows that are final: all of them live; offline, the rows up to the newest
-        re-anchoring, with its heading corrections spread back over the time since the previous
-        one, and rows older than ``spread_s`` (the rest wait for the next re-anchoring)."""
+        re-anchoring, with its heading corrections (and the change of the facing direction)
+        spread back over the time since the previous one, and rows older than ``spread_s``
+        (the rest wait for the next re-anchoring). Spreading the facing assumes the athlete did
+        not turn around in the room before the rest; a turn would be spread over the set in the
+        room-referenced angles (femoral rotation without a pelvis board, pelvis rotation)."""
         spread_us = self.params.spread_s * 1e6
         if spread_us <= 0.0:
             return self._table(rows)
@@ -586,15 +590,20 @@ class FusionCore:
         for row, correction in zip(anchors.tolist(), corrections, strict=True):
             t_anchor = float(pending.t_us[row])
             since = self._last_anchor_us
+            before = float(pending.facing_rad[row - 1]) if row > 0 else self._facing_rad
+            facing_jump = math.remainder(float(pending.facing_rad[row]) - before, math.tau)
             if t_anchor > since:
                 fraction = np.clip((pending.t_us[done:row] - since) / (t_anchor - since), 0.0, 1.0)
                 turn = quat_from_axis_angle(_UP, fraction[:, None] * correction[None, :])
                 pending.world[done:row] = quat_multiply(turn, pending.world[done:row])
+                pending.facing_rad[done:row] += fraction * facing_jump
             self._last_anchor_us = t_anchor
             done = row + 1
         newest = float(pending.t_us[-1]) if pending.t_us.size else -math.inf
         done = max(done, int(np.searchsorted(pending.t_us, newest - spread_us, side="right")))
         self._pending = pending.slice(done, pending.t_us.size)
+        if done:
+            self._facing_rad = float(pending.facing_rad[done - 1])
         return self._table(pending.slice(0, done))
 
     def _table(self, rows: _Rows) -> AngleTable:
