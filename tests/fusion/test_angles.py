@@ -13,18 +13,26 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coxa.fusion import POINTER_MIN_KNEE_DEG, joint_angles_deg
+from coxa.fusion import POINTER_MIN_KNEE_DEG, femur_from_shank_pointer, joint_angles_deg
+from coxa.fusion._angles import room_pelvis_wxyz
 from coxa.geometry import (
+    HIP_ANGLE_NAMES,
+    KNEE_ANGLE_NAMES,
     QUAT_WORLD_SEGMENT_NEUTRAL_WXYZ,
     FloatArray,
     Side,
+    cardan_zxy_rad,
+    hip_angles_deg,
+    knee_angles_deg,
     quat_from_axis_angle,
     quat_hip_from_angles_deg,
     quat_knee_from_angles_deg,
     quat_multiply,
+    quat_relative,
     quat_rotate,
 )
 
@@ -271,3 +279,107 @@ def test_pelvis_board_makes_the_facing_irrelevant_to_the_hips() -> None:
     for name in ("hip_flexion_r", "hip_adduction_r", "hip_rotation_r", "knee_angle_r"):
         np.testing.assert_allclose(turned[name], straight[name], atol=1e-9, err_msg=name)
     assert np.all(np.abs(turned["pelvis_rotation"] - straight["pelvis_rotation"]) > 20.0)
+
+
+# --------------------------------------------------------------------------- fused computation
+SEGMENT_NAMES = ("pelvis", "femur_r", "femur_l", "tibia_r", "tibia_l")
+
+
+def reference_angles(
+    segments: dict[str, FloatArray], facing_rad: FloatArray
+) -> dict[str, FloatArray]:
+    """The angles composed from ``coxa.geometry`` one definition at a time (what
+    ``joint_angles_deg`` computes in one pass)."""
+    room = room_pelvis_wxyz(facing_rad)
+    out: dict[str, FloatArray] = {}
+    pelvis = segments.get("pelvis")
+    if pelvis is not None:
+        zxy = np.degrees(cardan_zxy_rad(quat_relative(room, pelvis)))
+        out.update(pelvis_tilt=zxy[:, 0], pelvis_list=zxy[:, 1], pelvis_rotation=zxy[:, 2])
+    reference = room if pelvis is None else pelvis
+    sides: tuple[Side, ...] = ("r", "l")
+    for side in sides:
+        femur, tibia = segments.get(f"femur_{side}"), segments.get(f"tibia_{side}")
+        if femur is None:
+            continue
+        hip = hip_angles_deg(reference, femur, side)
+        for i, name in enumerate(HIP_ANGLE_NAMES):
+            out[f"{name}_{side}"] = hip[:, i]
+        if tibia is None:
+            continue
+        knee = knee_angles_deg(femur, tibia, side)
+        for i, name in enumerate(KNEE_ANGLE_NAMES):
+            out[f"{name}_{side}"] = knee[:, i]
+        pointer = femur_from_shank_pointer(femur, tibia)
+        out[f"shank_rotation_{side}"] = hip_angles_deg(reference, pointer, side)[:, 2]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    m=st.integers(1, 60),
+    present=st.lists(st.booleans(), min_size=5, max_size=5),
+    nan_fraction=st.sampled_from([0.0, 0.2]),
+)
+def test_fused_angles_equal_the_geometry_definitions(
+    seed: int, m: int, present: list[bool], nan_fraction: float
+) -> None:
+    """Any set of segments, random orientations (knees bent anywhere, so the pointer is both
+    defined and not), NaN rows (missing data): the one-pass computation gives the columns, in
+    the order, of composing the ``coxa.geometry`` definitions, to 1e-9 deg, NaN where they are
+    NaN."""
+    rng = np.random.default_rng(seed)
+    segments: dict[str, FloatArray] = {}
+    for name, here in zip(SEGMENT_NAMES, present, strict=True):
+        if not here:
+            continue
+        if name.startswith("tibia") and f"femur_{name[-1]}" in segments and rng.uniform() < 0.7:
+            # A hinge-like knee: the tibia turned about the femur's Z by 0-150 deg.
+            flexion = quat_from_axis_angle(_Z, -np.radians(rng.uniform(0.0, 150.0, m)))
+            quat = quat_multiply(segments[f"femur_{name[-1]}"], flexion)
+        else:
+            quat = rng.normal(size=(m, 4))
+            quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+        quat[rng.uniform(size=m) < nan_fraction] = np.nan
+        segments[name] = quat
+    facing = rng.uniform(-np.pi, np.pi, m)
+    fused = joint_angles_deg(segments, facing)
+    expected = reference_angles(segments, facing)
+    assert list(fused) == list(expected)
+    for name, column in expected.items():
+        assert fused[name].shape == (m,)
+        np.testing.assert_array_equal(np.isnan(fused[name]), np.isnan(column), err_msg=name)
+        np.testing.assert_allclose(fused[name], column, atol=1e-9, err_msg=name)
+
+
+def test_pointer_femur_keeps_the_long_axis_and_faces_the_shank() -> None:
+    """The pointer femur is a unit quaternion with the femur's long axis, its medio-lateral
+    axis perpendicular to the shank, and NaN where the knee is straighter than the limit."""
+    rng = np.random.default_rng(12)
+    m = 500
+    femur = rng.normal(size=(m, 4))
+    femur /= np.linalg.norm(femur, axis=1, keepdims=True)
+    knee_deg = rng.uniform(0.0, 150.0, m)
+    twist = quat_from_axis_angle(_Y, rng.uniform(-0.5, 0.5, m))
+    tibia = quat_multiply(
+        quat_multiply(femur, quat_from_axis_angle(_Z, -np.radians(knee_deg))), twist
+    )
+    pointer = femur_from_shank_pointer(femur, tibia)
+    usable = knee_deg >= POINTER_MIN_KNEE_DEG
+    np.testing.assert_array_equal(np.isnan(pointer[:, 0]), ~usable)
+    p = pointer[usable]
+    np.testing.assert_allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(quat_rotate(p, _Y), quat_rotate(femur[usable], _Y), atol=1e-12)
+    shank = quat_rotate(tibia[usable], _Y)
+    np.testing.assert_allclose(np.sum(quat_rotate(p, _Z) * shank, axis=1), 0.0, atol=1e-12)
+
+
+def test_bad_segments_are_refused() -> None:
+    quat = np.tile([1.0, 0.0, 0.0, 0.0], (3, 1))
+    with pytest.raises(ValueError, match="unknown segment 'thigh_r'"):
+        joint_angles_deg({"thigh_r": quat}, np.zeros(3))
+    with pytest.raises(ValueError, match=r"segment 'femur_r' has shape \(2, 4\)"):
+        joint_angles_deg({"femur_r": quat[:2]}, np.zeros(3))
+    with pytest.raises(ValueError, match="facing_rad"):
+        joint_angles_deg({"femur_r": quat}, np.zeros((3, 1)))

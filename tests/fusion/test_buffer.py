@@ -1,9 +1,12 @@
-"""The per-board sample store (``BoardBuffer``) and the fusion core's counters of what arrived:
-duplicates, late (backfilled) samples, and samples that never arrived."""
+"""The per-board sample store (``BoardBuffer``), its resampling on the output grid
+(``resample_board``), and the fusion core's counters of what arrived: duplicates, late
+(backfilled) samples, and samples that never arrived."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -11,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from coxa.fusion import AngleTable, FusionCore, FusionParams, SampleBlock
+from coxa.fusion import AngleTable, ClockSync, FusionCore, FusionParams, SampleBlock
 from coxa.fusion._buffer import BoardBuffer
+from coxa.fusion._resample import resample_board
+from coxa.geometry import quat_slerp
 from coxa.sources import ReceivedFrame
 from tests.fusion.conftest import (
     Radio,
@@ -146,13 +151,6 @@ def test_trim_keeps_one_sample_before_the_cut(n: int, cut_index: float) -> None:
     np.testing.assert_array_equal(buffer.seq, np.concatenate([expected, np.arange(n, n + 5)]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BoardBuffer checks duplicates only against the samples it still holds: a copy of a "
-    "sample trimmed away is stored again and counted as late, so FusionStats.duplicates, .late "
-    "and .missing are wrong after a backfill that overlaps processed samples",
-)
 def test_copy_of_a_trimmed_sample_is_a_duplicate() -> None:
     buffer = BoardBuffer(7)
     add(buffer, range(100))
@@ -162,6 +160,272 @@ def test_copy_of_a_trimmed_sample_is_a_duplicate() -> None:
     assert buffer.duplicates == 10
     assert buffer.late == 0
     np.testing.assert_array_equal(buffer.seq, held)
+
+
+def test_backfill_behind_the_trim_horizon_is_late_not_duplicate() -> None:
+    """Samples lost before the trim point and backfilled after it: new (late, expired), not
+    stored (the output has passed them); a second copy of them is a duplicate."""
+    buffer = BoardBuffer(7)
+    add(buffer, [*range(0, 20), *range(30, 100)])
+    buffer.trim_before(1_000_000 + 50 * PERIOD_US)
+    held = buffer.seq.copy()
+    assert add(buffer, range(15, 35), copy=1) == 0
+    assert (buffer.duplicates, buffer.late, buffer.expired) == (10, 10, 10)
+    assert add(buffer, range(20, 30), copy=2) == 0
+    assert (buffer.duplicates, buffer.late, buffer.expired) == (20, 10, 10)
+    np.testing.assert_array_equal(buffer.seq, held)
+
+
+@dataclass
+class BufferModel:
+    """What a board buffer must hold and count, sample by sample, with the whole history of
+    sequence numbers kept (the buffer itself remembers only a horizon and the holes below it)."""
+
+    held: dict[int, int] = field(default_factory=dict[int, int])
+    ever: set[int] = field(default_factory=set[int])
+    horizon: int | None = None
+    newest: int | None = None
+    received: int = 0
+    duplicates: int = 0
+    late: int = 0
+    expired: int = 0
+
+    def add(self, seq: Sequence[int], copy: int) -> int:
+        stored = 0
+        for s in seq:
+            self.received += 1
+            if s in self.ever:
+                self.duplicates += 1
+            else:
+                self.ever.add(s)
+                if self.newest is not None and s < self.newest:
+                    self.late += 1
+                if self.horizon is not None and s <= self.horizon:
+                    self.expired += 1
+                else:
+                    self.held[s] = copy
+                    stored += 1
+            self.newest = s if self.newest is None else max(self.newest, s)
+        return stored
+
+    def trim_before(self, t_device_us: float) -> None:
+        seq = sorted(self.held)
+        older = sum(1 for s in seq if 1_000_000 + s * PERIOD_US < t_device_us)
+        if older > 1:
+            for s in seq[: older - 1]:
+                del self.held[s]
+            self.horizon = seq[older - 1] - 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    steps=st.lists(
+        st.lists(st.integers(0, 400), min_size=1, max_size=40).map(sorted)
+        | st.lists(st.integers(0, 400), min_size=1, max_size=12)
+        | st.floats(-2.0, 402.0),
+        max_size=30,
+    )
+)
+def test_buffer_follows_the_sample_by_sample_model(steps: list[list[int] | float]) -> None:
+    """Blocks (sorted or not, overlapping, repeated) and trims in any interleaving: the buffer
+    holds what the model holds and counts what it counts. A copy of a trimmed sample is a
+    duplicate; a never-seen sample behind the trim horizon is late and expired, not stored, and
+    a second copy of it is a duplicate."""
+    buffer = BoardBuffer(7)
+    model = BufferModel()
+    for copy, step in enumerate(steps):
+        if isinstance(step, list):
+            assert add(buffer, step, copy) == model.add(step, copy)
+        else:
+            t_cut = 1_000_000 + step * PERIOD_US
+            buffer.trim_before(t_cut)
+            model.trim_before(t_cut)
+        assert_holds(buffer, model.held)
+        assert (buffer.received, buffer.duplicates, buffer.late, buffer.expired) == (
+            model.received,
+            model.duplicates,
+            model.late,
+            model.expired,
+        )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seq=st.lists(st.integers(0, 300), min_size=1, max_size=200),
+    cuts=st.lists(st.integers(0, 200), max_size=8),
+)
+def test_counters_do_not_depend_on_the_split(seq: list[int], cuts: list[int]) -> None:
+    """The same samples in the same arrival order, cut into blocks anywhere: same counters."""
+    whole = BoardBuffer(7)
+    add(whole, seq)
+    split = BoardBuffer(7)
+    bounds = [0, *sorted(c for c in cuts if c < len(seq)), len(seq)]
+    for a, b in itertools.pairwise(bounds):
+        if b > a:
+            add(split, seq[a:b])
+    assert (split.received, split.duplicates, split.late) == (
+        whole.received,
+        whole.duplicates,
+        whole.late,
+    )
+    np.testing.assert_array_equal(split.seq, whole.seq)
+
+
+def test_long_live_stream_keeps_bounded_storage() -> None:
+    """Appending and trimming for a long time reuses the columns (moves rows to the front)
+    instead of growing them."""
+    buffer = BoardBuffer(7)
+    for start in range(0, 100_000, 4):
+        add(buffer, range(start, start + 4))
+        buffer.trim_before(1_000_000 + (start - 250) * PERIOD_US)
+    assert buffer.n_samples <= 260
+    assert buffer.seq[-1] == 99_999
+    np.testing.assert_array_equal(np.diff(buffer.seq), 1)
+    assert max(column.shape[0] for column in buffer._columns) <= 2_048
+
+
+def test_big_first_block_is_held_without_copy_and_never_written() -> None:
+    """A whole file in order is held as it is; appending, backfilling and trimming afterwards
+    give the right contents and leave the caller's arrays untouched."""
+    n = 5_000
+    seq = np.array([s for s in range(n) if s % 100 != 7], dtype=np.int64)
+    block, gyr = block_of(seq)
+    originals = [
+        np.copy(a)
+        for a in (block.seq, block.t_device_us, block.t_rx_us, block.quat_wxyz, gyr, block.flags)
+    ]
+    buffer = BoardBuffer(7)
+    assert buffer.add(block, gyr) == seq.size
+    buffer.trim_before(1_000_000 + 1_000 * PERIOD_US)
+    assert add(buffer, [7, 107, 1_107, 2_007, n, n + 1], copy=1) == 4
+    # Held from the newest sample before the cut (999); 7 and 107 came too late to be stored.
+    held = {s: 0 for s in range(999, n) if s % 100 != 7}
+    held.update({1_107: 1, 2_007: 1, n: 1, n + 1: 1})
+    assert_holds(buffer, held)
+    for original, now in zip(
+        originals,
+        (block.seq, block.t_device_us, block.t_rx_us, block.quat_wxyz, gyr, block.flags),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(now, original)
+    assert (buffer.late, buffer.expired, buffer.duplicates) == (4, 2, 0)
+    # The first append left the (mostly trimmed) block for columns sized by the rows held.
+    assert buffer._columns[0].shape[0] <= 2 * buffer.n_samples + 2
+
+
+def test_gyroscope_rows_must_match_the_block() -> None:
+    buffer = BoardBuffer(7)
+    block, gyr = block_of(range(5))
+    with pytest.raises(ValueError, match="board 7: gyr_rad_s"):
+        buffer.add(block, gyr[:4])
+    assert buffer.n_samples == 0
+
+
+# --------------------------------------------------------------------------- resampling
+def resample_reference(
+    buffer: BoardBuffer,
+    tau_us: np.ndarray,
+    cutoff_rx_us: float,
+    max_gap_us: float,
+    hold_us: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``resample_board``'s rules, one device time at a time: a visible sample exactly at the
+    time is taken; two visible neighbours at most ``max_gap_us`` apart are SLERPed; the earlier
+    one alone is held for ``hold_us`` while the later one is not there or not visible yet."""
+    t_dev = buffer.t_device_us.astype(np.float64)
+    visible = buffer.t_rx_us <= cutoff_rx_us
+    quat = np.full((tau_us.size, 4), np.nan)
+    gyr = np.full(tau_us.size, np.nan)
+    held = np.zeros(tau_us.size, dtype=np.bool_)
+    for k, tau in enumerate(tau_us):
+        at = np.flatnonzero(t_dev == tau)
+        before = np.flatnonzero(t_dev < tau)
+        after = np.flatnonzero(t_dev > tau)
+        if at.size:
+            lo = int(at[0])
+            if not visible[lo]:
+                continue
+            quat[k] = buffer.quat_wxyz[lo]
+        elif before.size and visible[before[-1]]:
+            lo = int(before[-1])
+            hi = int(after[0]) if after.size else None
+            if hi is not None and visible[hi]:
+                if t_dev[hi] - t_dev[lo] > max_gap_us:
+                    continue
+                fraction = (tau - t_dev[lo]) / (t_dev[hi] - t_dev[lo])
+                quat[k] = quat_slerp(buffer.quat_wxyz[lo], buffer.quat_wxyz[hi], fraction)
+            elif tau - t_dev[lo] <= hold_us:
+                quat[k] = buffer.quat_wxyz[lo]
+                held[k] = True
+            else:
+                continue
+        else:
+            continue
+        gyr[k] = np.linalg.norm(buffer.gyr_rad_s[lo])
+    return quat, gyr, held
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 120),
+    m=st.integers(0, 80),
+    sorted_grid=st.booleans(),
+    max_gap_samples=st.sampled_from([1.5, 3.0, 50.0]),
+    hold_samples=st.sampled_from([0.0, 2.5]),
+)
+def test_resampling_follows_its_rules(
+    seed: int,
+    n: int,
+    m: int,
+    sorted_grid: bool,
+    max_gap_samples: float,
+    hold_samples: float,
+) -> None:
+    """Samples with gaps and random receive times, grid times anywhere (on samples, between,
+    before, after; in order or not), any receive cutoff: the rows follow the rules to 1e-12."""
+    rng = np.random.default_rng(seed)
+    seq = np.unique(rng.integers(0, 3 * n, n))
+    block, gyr = block_of(seq)
+    quat = rng.normal(size=(seq.size, 4))
+    block = SampleBlock(
+        board_id=7,
+        seq=block.seq,
+        t_device_us=block.t_device_us,
+        t_rx_us=block.t_device_us + rng.integers(0, 20 * PERIOD_US, seq.size),
+        quat_wxyz=quat / np.linalg.norm(quat, axis=1, keepdims=True),
+        gyr_rad_s=gyr,
+        acc_m_s2=None,
+        flags=block.flags,
+    )
+    buffer = BoardBuffer(7)
+    buffer.add(block, gyr)
+    # Host = device time plus a constant delay (an exact map), grid on and off the samples.
+    clock = ClockSync()
+    clock.update(block.t_device_us, block.t_device_us + 3_000)
+    offsets = rng.choice([0.0, 0.5, 0.25, rng.uniform(-2.0, 2.0)], size=m) * PERIOD_US
+    t_dev = 1_000_000 + rng.integers(-2, 3 * n + 2, m) * PERIOD_US + offsets
+    if sorted_grid:
+        t_dev = np.sort(t_dev)
+    t_grid = clock.to_host_us(t_dev)
+    cutoff = float(rng.choice(block.t_rx_us)) if rng.uniform() < 0.8 else np.inf
+    max_gap_us, hold_us = max_gap_samples * PERIOD_US, hold_samples * PERIOD_US
+    got = resample_board(buffer, clock, t_grid, cutoff, max_gap_us, hold_us)
+    quat_ref, gyr_ref, held_ref = resample_reference(
+        buffer, clock.to_device_us(t_grid), cutoff, max_gap_us, hold_us
+    )
+    np.testing.assert_array_equal(got.held, held_ref)
+    np.testing.assert_array_equal(np.isnan(got.quat_wxyz), np.isnan(quat_ref))
+    np.testing.assert_allclose(got.quat_wxyz, quat_ref, atol=1e-12)
+    np.testing.assert_allclose(got.gyr_norm_rad_s, gyr_ref, atol=1e-12)
+
+
+def test_resampling_an_empty_buffer_gives_empty_rows() -> None:
+    clock = ClockSync()
+    got = resample_board(BoardBuffer(7), clock, np.arange(3.0), np.inf, 1e6, 1e6)
+    assert np.all(np.isnan(got.quat_wxyz))
+    assert np.all(np.isnan(got.gyr_norm_rad_s))
+    assert not np.any(got.held)
 
 
 # --------------------------------------------------------------------------- FusionCore counters
@@ -263,13 +527,6 @@ def test_backfilled_frames_are_counted_late() -> None:
     assert core.stats.duplicates[board_id] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BoardBuffer.add counts every new sample of a block that is not strictly "
-    "increasing as late, so with a whole file in one update every sample of the board is "
-    "'late'; the count depends on the split",
-)
 def test_late_count_does_not_depend_on_the_split() -> None:
     frames, board_id, held_samples = backfilled_session()
     core = FusionCore(sim_session("clean").rec.segments_by_board, FusionParams.offline())

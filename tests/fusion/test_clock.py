@@ -212,13 +212,6 @@ def test_offset_only_before_min_span() -> None:
     assert clock.offset_us == float(np.min(link.t_rx_us - link.t_device_us))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="ClockSync anchors its 2 s windows at the first sample of its first update "
-    "(t_device_us[0], not even the smallest) and breaks ties of equal window-minimum delays by "
-    "arrival order, so the same samples in another update order give another envelope and map",
-)
 def test_update_order_does_not_change_the_map() -> None:
     """``update`` says samples may come in any order: the same samples must give the same map
     (to float rounding), whatever the order of the updates."""
@@ -236,3 +229,81 @@ def test_update_order_does_not_change_the_map() -> None:
             rtol=0.0,
             atol=1e-3,
         )
+
+
+def reference_envelope(
+    t_device_us: np.ndarray, t_rx_us: np.ndarray, params: ClockParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The envelope by its definition, from all samples at once: per device-time window
+    ``t // window`` the sample of smallest delay (earliest device time among equal delays), the
+    ``history_windows`` highest windows."""
+    window_us = round(params.window_s * 1e6)
+    index = t_device_us // window_us
+    delay = t_rx_us - t_device_us
+    order = np.lexsort((t_device_us, delay, index))
+    index, delay, t_dev = index[order], delay[order], t_device_us[order]
+    first = np.ones(index.size, dtype=np.bool_)
+    first[1:] = index[1:] != index[:-1]
+    keep = slice(-params.history_windows, None)
+    return index[first][keep], t_dev[first][keep], delay[first][keep]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    link=links(duration_s=40.0),
+    data=st.data(),
+    history_windows=st.integers(1, 30),
+    window_s=st.sampled_from([0.05, 0.5, 2.0]),
+)
+def test_envelope_is_a_function_of_the_sample_set(
+    link: Link, data: st.DataObject, history_windows: int, window_s: float
+) -> None:
+    """Samples in any split and order (blocks permuted, samples shuffled inside, some repeated)
+    give exactly the envelope of the definition, hence bit-identical maps; small histories make
+    old windows drop out on the way."""
+    params = ClockParams(window_s=window_s, history_windows=history_windows)
+    blocks = frame_blocks(link, data.draw(st.integers(1, 30), label="frames_per_block"))
+    order = data.draw(st.permutations(range(len(blocks))), label="order")
+    repeats = data.draw(st.lists(st.integers(0, len(blocks) - 1), max_size=5), label="repeats")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="shuffle_seed"))
+    clock = ClockSync(params)
+    for i in [*order, *repeats]:
+        t_device, t_rx = blocks[i]
+        inside = rng.permutation(t_device.size)
+        clock.update(t_device[inside], t_rx[inside])
+    state = clock.snapshot()
+    expected = reference_envelope(link.t_device_us, link.t_rx_us, params)
+    np.testing.assert_array_equal(state.window_index, expected[0])
+    np.testing.assert_array_equal(state.window_t_device_us, expected[1])
+    np.testing.assert_array_equal(state.window_delay_us, expected[2])
+    whole = ClockSync(params)
+    whole.update(link.t_device_us, link.t_rx_us)
+    assert (clock.offset_us, clock.drift) == (whole.offset_us, whole.drift)
+    np.testing.assert_array_equal(
+        clock.to_host_us(link.t_device_us), whole.to_host_us(link.t_device_us)
+    )
+
+
+def test_mismatched_inputs_are_refused() -> None:
+    clock = ClockSync()
+    with pytest.raises(ValueError, match="t_device_us"):
+        clock.update(np.arange(3, dtype=np.int64), np.arange(4, dtype=np.int64))
+    with pytest.raises(ValueError, match="t_device_us"):
+        clock.update(np.zeros((2, 2), dtype=np.int64), np.zeros((2, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match="history_windows"):
+        ClockParams(history_windows=0)
+    with pytest.raises(ValueError, match="window_s"):
+        ClockParams(window_s=0.0)
+    with pytest.raises(ValueError, match="min_span_s"):
+        ClockParams(min_span_s=float("nan"))
+
+
+def test_negative_device_times_use_floor_windows() -> None:
+    """Windows are ``floor(t / window)`` also before the device clock's zero (a backfill of
+    samples older than the first one seen can unwrap below it)."""
+    params = ClockParams(window_s=1.0)
+    t_device = np.array([-1_500_000, -500_000, -1, 0, 999_999, 1_000_000], dtype=np.int64)
+    clock = ClockSync(params)
+    clock.update(t_device, t_device + 7_000)
+    np.testing.assert_array_equal(clock.snapshot().window_index, [-2, -1, 0, 1])
+    assert clock.offset_us == 7_000.0

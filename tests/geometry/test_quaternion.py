@@ -16,6 +16,7 @@ from coxa.geometry import (
     quat_canonical,
     quat_conjugate,
     quat_from_axis_angle,
+    quat_from_matrix,
     quat_from_rotvec,
     quat_from_scipy,
     quat_multiply,
@@ -115,3 +116,47 @@ def test_gyro_integration_inverts_angular_velocity() -> None:
 def test_zero_quaternion_and_wrong_shapes_raise(bad: np.ndarray) -> None:
     with pytest.raises(ValueError, match="quaternion"):
         quat_normalize(bad)
+
+
+@given(quats)
+def test_matrix_round_trip_gives_the_canonical_quaternion(q_raw: np.ndarray) -> None:
+    """``quat_from_matrix(quat_to_matrix(q))`` is ``q`` with ``w >= 0`` (either sign when
+    ``w`` is 0: a half turn)."""
+    q = quat_normalize(q_raw)
+    back = quat_from_matrix(quat_to_matrix(q))
+    assert back[0] >= 0.0
+    assert np.linalg.norm(back) == pytest.approx(1.0, abs=1e-12)
+    assert min(np.max(np.abs(back - q)), np.max(np.abs(back + q))) < 1e-12
+
+
+def test_from_matrix_matches_scipy_including_half_turns() -> None:
+    """Random rotations, the identity and half turns about the axes and diagonals (where the
+    trace is smallest and a naive formula divides by zero), against SciPy."""
+    axes = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, -1, 1], [0, 1, -1]], float)
+    half_turns = Rotation.from_rotvec(np.pi * axes / np.linalg.norm(axes, axis=1, keepdims=True))
+    rotations = Rotation.concatenate([_random_rotations(500, 8), Rotation.identity(), half_turns])
+    matrices = rotations.as_matrix()
+    got = quat_from_matrix(matrices)
+    # Same rotation (SciPy's sign may differ at w = 0) and unit norm.
+    np.testing.assert_allclose(quat_to_matrix(got), matrices, atol=1e-12)
+    want = quat_canonical(quat_from_scipy(rotations))
+    np.testing.assert_allclose(np.abs(np.sum(got * want, axis=1)), 1.0, atol=1e-12)
+
+
+def test_from_matrix_keeps_leading_axes_and_tolerates_rounding() -> None:
+    q = quat_from_scipy(_random_rotations(30, 9)).reshape(2, 3, 5, 4)
+    matrices = quat_to_matrix(q)
+    assert quat_from_matrix(matrices).shape == (2, 3, 5, 4)
+    np.testing.assert_allclose(quat_from_matrix(matrices), quat_canonical(q), atol=1e-12)
+    # A matrix slightly off orthogonal (accumulated rounding) still gives a unit quaternion
+    # of a nearby rotation.
+    noisy = matrices + np.random.default_rng(10).normal(scale=1e-9, size=matrices.shape)
+    got = quat_from_matrix(noisy)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=-1), 1.0, atol=1e-12)
+    assert np.max(quat_angle_rad(got, q)) < 1e-8
+
+
+@pytest.mark.parametrize("bad", [np.zeros(3), np.zeros((3, 4)), np.zeros((2, 2, 3))])
+def test_from_matrix_refuses_wrong_shapes(bad: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=r"\(3, 3\)"):
+        quat_from_matrix(bad)

@@ -7,17 +7,27 @@ push it up. The windows' minima therefore lie on or above a line ``offset + drif
 estimate is the edge of their lower convex hull that minimises the summed vertical distance to all
 minima (the linear-programming fit used in convex-hull clock synchronisation, e.g. Moon, Skelly and
 Towsley 1999, doi:10.1109/INFCOM.1999.752166). It is robust to delay spikes by construction.
+
+The envelope is a function of the set of samples seen, not of the order they came in: window
+``k`` holds the device times ``[k w, (k + 1) w)`` (``w`` the window length, fixed on the device
+clock's zero, not on the first sample), its point is the sample with the smallest delay (the
+earliest device time among equal delays), and the ``history_windows`` windows of highest index
+are kept. The merge and the fit are compiled loops (numba), so an update of a few samples costs a
+few microseconds and an update of thousands costs little more than reading them.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
+from typing import overload
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from coxa.geometry import FloatArray
+
+Int64Array = NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -43,23 +53,155 @@ class ClockParams:
     history_windows: int = 150
     min_span_s: float = 20.0
 
+    def __post_init__(self) -> None:
+        if not self.window_s >= 1e-6:
+            raise ValueError(f"ClockParams.window_s must be at least 1 us, got {self.window_s}")
+        if self.history_windows < 1:
+            raise ValueError(
+                f"ClockParams.history_windows must be >= 1, got {self.history_windows}"
+            )
+        if not self.min_span_s >= 0.0:
+            raise ValueError(f"ClockParams.min_span_s must be >= 0, got {self.min_span_s}")
+
 
 @dataclass(frozen=True)
 class ClockState:
-    """Snapshot of a :class:`ClockSync`."""
+    """Snapshot of a :class:`ClockSync`.
 
-    window_index: NDArray[np.int64]
-    window_t_device_us: NDArray[np.int64]
-    window_delay_us: NDArray[np.int64]
+    Attributes
+    ----------
+    window_index : ndarray of int64, shape (k,)
+        Envelope windows (``t_device_us // window``), increasing.
+    window_t_device_us : ndarray of int64, shape (k,)
+        Device time of each window's envelope point, microseconds.
+    window_delay_us : ndarray of int64, shape (k,)
+        Receive delay of each window's envelope point, microseconds.
+    t_ref_device_us : int or None
+        Device time the offset refers to (the oldest envelope point at the last fit), or None
+        before any sample.
+    offset_us, drift : float
+        The map (see :class:`ClockSync`).
+    """
+
+    window_index: Int64Array
+    window_t_device_us: Int64Array
+    window_delay_us: Int64Array
     t_ref_device_us: int | None
     offset_us: float
     drift: float
 
 
+@numba.njit(cache=True, nogil=True)
+def _merge(
+    t_device_us: Int64Array,
+    t_rx_us: Int64Array,
+    window_us: int,
+    index: Int64Array,
+    t_env: Int64Array,
+    delay: Int64Array,
+    n: int,
+) -> tuple[int, bool]:
+    """Merge samples into the envelope arrays (sorted by window, capacity ``index.size``) in
+    place; return the new number of windows and whether any envelope point changed."""
+    capacity = index.size
+    changed = False
+    for i in range(t_device_us.size):
+        t = t_device_us[i]
+        d = t_rx_us[i] - t
+        w = t // window_us
+        # Position of the first window >= w (usually the newest one, so look there first).
+        if n > 0 and index[n - 1] < w:
+            p = n
+        elif n > 0 and index[n - 1] == w:
+            p = n - 1
+        else:
+            lo, hi = 0, n
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if index[mid] < w:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            p = lo
+        if p < n and index[p] == w:
+            if d < delay[p] or (d == delay[p] and t < t_env[p]):
+                t_env[p] = t
+                delay[p] = d
+                changed = True
+            continue
+        if n == capacity:
+            if p == 0:
+                continue  # older than every window kept, and the history is full
+            # Forget the oldest window, insert before position p.
+            for j in range(p - 1):
+                index[j] = index[j + 1]
+                t_env[j] = t_env[j + 1]
+                delay[j] = delay[j + 1]
+            p -= 1
+        else:
+            for j in range(n, p, -1):
+                index[j] = index[j - 1]
+                t_env[j] = t_env[j - 1]
+                delay[j] = delay[j - 1]
+            n += 1
+        index[p] = w
+        t_env[p] = t
+        delay[p] = d
+        changed = True
+    return n, changed
+
+
+@numba.njit(cache=True, nogil=True)
+def _fit(t_env: Int64Array, delay: Int64Array, n: int, min_span_us: float) -> tuple[float, float]:
+    """Intercept (at ``t_env[0]``) and slope of the lower-hull edge closest (summed vertical
+    distance) to the first ``n`` envelope points ``(t_env - t_env[0], delay)``, sorted by time;
+    the smallest delay and slope 0 while the points span less than ``min_span_us`` or are fewer
+    than 3."""
+    x = np.empty(n)
+    y = np.empty(n)
+    for i in range(n):
+        x[i] = float(t_env[i] - t_env[0])
+        y[i] = float(delay[i])
+    y_min = y[0]
+    for i in range(1, n):
+        y_min = min(y_min, y[i])
+    if n < 3 or x[n - 1] - x[0] < min_span_us:
+        return float(y_min), 0.0
+    # Lower convex hull, monotone chain.
+    hull = np.empty(n, dtype=np.int64)
+    h = 0
+    for i in range(n):
+        while h >= 2:
+            a, b = hull[h - 2], hull[h - 1]
+            cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
+            if cross > 0:
+                break
+            h -= 1
+        hull[h] = i
+        h += 1
+    best_cost = np.inf
+    best_intercept = y_min
+    best_slope = 0.0
+    for k in range(h - 1):
+        a, b = hull[k], hull[k + 1]
+        slope = (y[b] - y[a]) / (x[b] - x[a])
+        intercept = y[a] - slope * x[a]
+        cost = 0.0
+        for i in range(n):
+            cost += y[i] - (intercept + slope * x[i])
+        if cost < best_cost:
+            best_cost = cost
+            best_intercept = intercept
+            best_slope = slope
+    return float(best_intercept), float(best_slope)
+
+
 class ClockSync:
     """Streaming map from one board's unwrapped device time to host time.
 
-    ``t_host_us = t_device_us + offset_us + drift * (t_device_us - t_ref_device_us)``.
+    ``t_host_us = t_device_us + offset_us + drift * (t_device_us - t_ref_device_us)``, with
+    ``t_ref_device_us`` the oldest envelope point at the last fit. The map depends only on the
+    set of samples seen (see the module notes), whatever the order and split of the updates.
 
     Parameters
     ----------
@@ -70,9 +212,12 @@ class ClockSync:
     def __init__(self, params: ClockParams | None = None) -> None:
         self.params = params or ClockParams()
         self._window_us = round(self.params.window_s * 1e6)
-        self._index = np.empty(0, dtype=np.int64)
-        self._t_dev = np.empty(0, dtype=np.int64)
-        self._delay = np.empty(0, dtype=np.int64)
+        self._min_span_us = self.params.min_span_s * 1e6
+        capacity = self.params.history_windows
+        self._index = np.empty(capacity, dtype=np.int64)
+        self._t_env = np.empty(capacity, dtype=np.int64)
+        self._delay = np.empty(capacity, dtype=np.int64)
+        self._n = 0
         self._t_ref: int | None = None
         self.offset_us = 0.0
         self.drift = 0.0
@@ -82,98 +227,80 @@ class ClockSync:
         """Whether any sample has been seen."""
         return self._t_ref is not None
 
-    def update(self, t_device_us: NDArray[np.int64], t_rx_us: NDArray[np.int64]) -> None:
-        """Add samples (device time and the receive time of their frame), in any order."""
-        if t_device_us.size == 0:
-            return
-        if self._t_ref is None:
-            self._t_ref = int(t_device_us[0])
-        delay = t_rx_us - t_device_us
-        index = (t_device_us - self._t_ref) // self._window_us
-        order = np.lexsort((delay, index))
-        index, delay, t_dev = index[order], delay[order], t_device_us[order]
-        first = np.ones(index.size, dtype=np.bool_)
-        first[1:] = index[1:] != index[:-1]
-        self._merge(index[first], t_dev[first], delay[first])
-        self._fit()
+    def update(self, t_device_us: Int64Array, t_rx_us: Int64Array) -> None:
+        """Add samples, in any order.
 
-    def _merge(
-        self, index: NDArray[np.int64], t_dev: NDArray[np.int64], delay: NDArray[np.int64]
-    ) -> None:
-        all_index = np.concatenate([self._index, index])
-        all_t = np.concatenate([self._t_dev, t_dev])
-        all_delay = np.concatenate([self._delay, delay])
-        order = np.lexsort((all_delay, all_index))
-        all_index, all_t, all_delay = all_index[order], all_t[order], all_delay[order]
-        first = np.ones(all_index.size, dtype=np.bool_)
-        first[1:] = all_index[1:] != all_index[:-1]
-        keep = slice(-self.params.history_windows, None)
-        self._index = all_index[first][keep]
-        self._t_dev = all_t[first][keep]
-        self._delay = all_delay[first][keep]
+        Parameters
+        ----------
+        t_device_us : ndarray of int64, shape (n,)
+            Unwrapped device time of each sample, microseconds.
+        t_rx_us : ndarray of int64, shape (n,)
+            Host receive time of each sample's frame, microseconds.
 
-    def _fit(self) -> None:
-        if self._t_ref is None:
+        Raises
+        ------
+        ValueError
+            If the two arrays differ in shape or are not one-dimensional.
+        """
+        t_dev = np.asarray(t_device_us, dtype=np.int64)
+        t_rx = np.asarray(t_rx_us, dtype=np.int64)
+        if t_dev.ndim != 1 or t_dev.shape != t_rx.shape:
+            raise ValueError(
+                f"t_device_us {t_dev.shape} and t_rx_us {t_rx.shape} must be equal 1-d shapes"
+            )
+        if t_dev.size == 0:
             return
-        x = (self._t_dev - self._t_ref).astype(np.float64)
-        y = self._delay.astype(np.float64)
-        if x.size < 3 or x[-1] - x[0] < self.params.min_span_s * 1e6:
-            self.offset_us = float(y.min())
-            self.drift = 0.0
-            return
-        hull = _lower_hull(x, y)
-        best = (np.inf, float(y.min()), 0.0)
-        for a, b in itertools.pairwise(hull):
-            slope = (y[b] - y[a]) / (x[b] - x[a])
-            intercept = y[a] - slope * x[a]
-            cost = float(np.sum(y - (intercept + slope * x)))
-            if cost < best[0]:
-                best = (cost, float(intercept), float(slope))
-        self.offset_us, self.drift = best[1], best[2]
+        self._n, changed = _merge(
+            t_dev, t_rx, self._window_us, self._index, self._t_env, self._delay, self._n
+        )
+        if changed:
+            self._refit()
 
-    def to_host_us(self, t_device_us: NDArray[np.int64] | FloatArray) -> FloatArray:
-        """Host times of device times, microseconds."""
+    def _refit(self) -> None:
+        self.offset_us, self.drift = _fit(self._t_env, self._delay, self._n, self._min_span_us)
+        self._t_ref = int(self._t_env[0])
+
+    def to_host_us(self, t_device_us: Int64Array | FloatArray) -> FloatArray:
+        """Host times of device times, microseconds, same shape."""
         if self._t_ref is None:
             raise RuntimeError("the clock has seen no sample yet")
         rel = np.asarray(t_device_us, dtype=np.float64) - self._t_ref
         return self._t_ref + rel * (1.0 + self.drift) + self.offset_us
 
-    def to_device_us(self, t_host_us: FloatArray) -> FloatArray:
-        """Device times (float) of host times, microseconds."""
+    @overload
+    def to_device_us(self, t_host_us: float) -> float: ...
+
+    @overload
+    def to_device_us(self, t_host_us: FloatArray) -> FloatArray: ...
+
+    def to_device_us(self, t_host_us: float | FloatArray) -> float | FloatArray:
+        """Device times (float) of host times, microseconds: a float for a float, else an
+        array of the same shape."""
         if self._t_ref is None:
             raise RuntimeError("the clock has seen no sample yet")
         return self._t_ref + (t_host_us - self._t_ref - self.offset_us) / (1.0 + self.drift)
 
     def snapshot(self) -> ClockState:
         """The estimator's state."""
+        n = self._n
         return ClockState(
-            self._index.copy(),
-            self._t_dev.copy(),
-            self._delay.copy(),
+            self._index[:n].copy(),
+            self._t_env[:n].copy(),
+            self._delay[:n].copy(),
             self._t_ref,
             self.offset_us,
             self.drift,
         )
 
     def restore(self, state: ClockState) -> None:
-        """Continue from a snapshot."""
-        self._index = state.window_index.copy()
-        self._t_dev = state.window_t_device_us.copy()
-        self._delay = state.window_delay_us.copy()
+        """Continue from a snapshot (the newest ``history_windows`` of its windows)."""
+        keep = slice(-self.params.history_windows, None)
+        index = state.window_index[keep]
+        n = index.size
+        self._index[:n] = index
+        self._t_env[:n] = state.window_t_device_us[keep]
+        self._delay[:n] = state.window_delay_us[keep]
+        self._n = n
         self._t_ref = state.t_ref_device_us
         self.offset_us = state.offset_us
         self.drift = state.drift
-
-
-def _lower_hull(x: FloatArray, y: FloatArray) -> list[int]:
-    """Indices of the lower convex hull of points sorted by ``x`` (monotone chain)."""
-    hull: list[int] = []
-    for i in range(x.size):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
-            cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
-            if cross > 0:
-                break
-            hull.pop()
-        hull.append(i)
-    return hull

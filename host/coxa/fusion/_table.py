@@ -53,10 +53,15 @@ class AngleTable:
 
     @staticmethod
     def concatenate(tables: Sequence[AngleTable]) -> AngleTable:
-        """Rows of several tables in order (the columns of the first non-empty table)."""
-        filled = [table for table in tables if table.n_rows]
+        """Rows of several tables in order (the columns of the first non-empty table).
+
+        A single non-empty table is returned as it is (its arrays are not copied).
+        """
+        filled = [table for table in tables if table.t_us.size]
         if not filled:
             return AngleTable.empty(tables[-1].hip_reference if tables else "room")
+        if len(filled) == 1:
+            return filled[0]
         first = filled[0]
         return AngleTable(
             t_us=np.concatenate([table.t_us for table in filled]),

@@ -12,12 +12,74 @@ from coxa import wire
 from coxa.fusion._samples import SampleBlock
 from coxa.sources import ReceivedFrame, frame_arrays
 
+# Columns of a frame's header row in _BoardFrames.heads.
+_SEQ0, _T0, _PERIOD, _COUNT, _T_RX = range(5)
+
+
+class _BoardFrames:
+    """One board's frames of an unpack call: header integers and sample arrays, in order."""
+
+    __slots__ = ("acc_raw", "flags", "gyr", "heads", "quat")
+
+    def __init__(self) -> None:
+        self.heads: list[tuple[int, int, int, int, int]] = []
+        self.quat: list[NDArray[np.float64]] = []
+        self.gyr: list[NDArray[np.float64]] = []
+        self.flags: list[NDArray[np.uint8]] = []
+        self.acc_raw: list[list[int] | None] = []
+
+    def block(self, board_id: int) -> SampleBlock:
+        heads = np.array(self.heads, dtype=np.int64)
+        counts = heads[:, _COUNT]
+        if len(self.heads) == 1:
+            steps = np.arange(int(counts[0]), dtype=np.int64)
+            head = heads[0]
+            seq = head[_SEQ0] + steps
+            t_device = head[_T0] + head[_PERIOD] * steps
+            t_rx = np.full(steps.size, head[_T_RX], dtype=np.int64)
+        else:
+            frame_of_row = np.repeat(np.arange(counts.size), counts)
+            first_row = np.cumsum(counts) - counts
+            steps = np.arange(frame_of_row.size, dtype=np.int64) - first_row[frame_of_row]
+            rows = heads[frame_of_row]
+            seq = rows[:, _SEQ0] + steps
+            t_device = rows[:, _T0] + rows[:, _PERIOD] * steps
+            t_rx = rows[:, _T_RX].copy()
+        return SampleBlock(
+            board_id=board_id,
+            seq=seq,
+            t_device_us=t_device,
+            t_rx_us=t_rx,
+            quat_wxyz=_joined(self.quat),
+            gyr_rad_s=_joined(self.gyr),
+            acc_m_s2=self._acc(counts),
+            flags=_joined(self.flags),
+        )
+
+    def _acc(self, counts: NDArray[np.int64]) -> NDArray[np.float64] | None:
+        """Accelerometer rows (NaN for frames without), or None when no frame has them."""
+        with_acc = [raw for raw in self.acc_raw if raw is not None]
+        if not with_acc:
+            return None
+        flat = [value for raw in with_acc for value in raw]
+        values = np.asarray(flat, dtype=np.float64).reshape(-1, 3)
+        has_acc = np.repeat([raw is not None for raw in self.acc_raw], counts)
+        acc = np.full((has_acc.size, 3), np.nan)
+        acc[has_acc] = values * wire.ACC_M_S2_PER_LSB
+        return acc
+
+
+def _joined(parts: list[NDArray[Any]]) -> NDArray[Any]:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
 
 class FrameUnpacker:
     """Turns received data frames into :class:`SampleBlock` objects, one per board and call.
 
     The u32 sequence number and device time of each frame are unwrapped against the previous
-    frame of the same board, so counters may wrap and frames may arrive late (backfill).
+    frame of the same board, so counters may wrap and frames may arrive late (backfill). The
+    per-frame work is the SI conversion (:func:`coxa.sources.frame_arrays`) and the unwrapping;
+    the sample columns of each board are built once per call.
     """
 
     def __init__(self) -> None:
@@ -25,46 +87,23 @@ class FrameUnpacker:
 
     def unpack(self, frames: Iterable[ReceivedFrame]) -> list[SampleBlock]:
         """Sample blocks of the frames, in the order boards first appear."""
-        parts: dict[int, list[tuple[NDArray[Any], ...]]] = {}
+        parts: dict[int, _BoardFrames] = {}
         for received in frames:
             frame = received.frame
             quat, gyr, flags = frame_arrays(frame)
             count = quat.shape[0]
-            previous = self._last.get(frame.board_id)
+            board_id = frame.board_id
+            previous = self._last.get(board_id)
             seq0 = wire.unwrap_u32(previous[0] if previous else None, frame.seq0)
             t0 = wire.unwrap_u32(previous[1] if previous else None, frame.t0_us)
             if previous is None or seq0 > previous[0]:
-                self._last[frame.board_id] = (seq0 + count - 1, t0 + frame.period_us * (count - 1))
-            steps = np.arange(count, dtype=np.int64)
-            acc: NDArray[np.float64] = np.full((count, 3), np.nan)
-            if frame.acc_raw is not None:
-                raw: list[int] = frame.acc_raw
-                acc = np.asarray(raw, dtype=np.float64).reshape(-1, 3) * wire.ACC_M_S2_PER_LSB
-            parts.setdefault(frame.board_id, []).append(
-                (
-                    seq0 + steps,
-                    t0 + frame.period_us * steps,
-                    np.zeros(count, dtype=np.int64) + received.t_rx_us,
-                    quat,
-                    gyr,
-                    acc,
-                    flags,
-                )
-            )
-        blocks: list[SampleBlock] = []
-        for board_id, rows in parts.items():
-            columns = [np.concatenate(column) for column in zip(*rows, strict=True)]
-            acc_all = columns[5]
-            blocks.append(
-                SampleBlock(
-                    board_id=board_id,
-                    seq=columns[0],
-                    t_device_us=columns[1],
-                    t_rx_us=columns[2],
-                    quat_wxyz=columns[3],
-                    gyr_rad_s=columns[4],
-                    acc_m_s2=None if np.isnan(acc_all).all() else acc_all,
-                    flags=columns[6].astype(np.uint8),
-                )
-            )
-        return blocks
+                self._last[board_id] = (seq0 + count - 1, t0 + frame.period_us * (count - 1))
+            board = parts.get(board_id)
+            if board is None:
+                board = parts[board_id] = _BoardFrames()
+            board.heads.append((seq0, t0, frame.period_us, count, received.t_rx_us))
+            board.quat.append(quat)
+            board.gyr.append(gyr)
+            board.flags.append(flags)
+            board.acc_raw.append(frame.acc_raw)
+        return [board.block(board_id) for board_id, board in parts.items()]

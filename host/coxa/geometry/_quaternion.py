@@ -167,6 +167,47 @@ def quat_to_matrix(quat_wxyz: ArrayLike) -> FloatArray:
     )
 
 
+def quat_from_matrix(matrix: ArrayLike) -> FloatArray:
+    """Unit quaternions (``w >= 0``) of rotation matrices, shape ``(..., 4)``.
+
+    Shepperd's method (Shepperd 1978, Journal of Guidance and Control 1(3):223-224,
+    doi:10.2514/3.55767b): of the four products ``4 q_k q`` that the matrix gives linearly, the
+    one whose ``q_k`` is largest (largest of the trace and the diagonal) is normalised, so no
+    division by a small number happens anywhere on the rotation group. A slightly non-orthogonal
+    matrix gives the quaternion of a nearby rotation; NaN entries give NaN rows.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (..., 3, 3)
+        Rotation matrices (columns are the rotated frame's axes in the reference frame, as
+        :func:`quat_to_matrix` returns them).
+
+    Raises
+    ------
+    ValueError
+        If the last two axes are not 3 x 3.
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim < 2 or m.shape[-2:] != (3, 3):
+        raise ValueError(f"rotation matrices need trailing axes (3, 3), got {m.shape}")
+    r00, r01, r02 = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+    r10, r11, r12 = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
+    r20, r21, r22 = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
+    # Row k is 4 q_k (w, x, y, z); its k-th entry is 4 q_k^2.
+    candidates = np.stack(
+        [
+            np.stack([1.0 + r00 + r11 + r22, r21 - r12, r02 - r20, r10 - r01], axis=-1),
+            np.stack([r21 - r12, 1.0 + r00 - r11 - r22, r01 + r10, r02 + r20], axis=-1),
+            np.stack([r02 - r20, r01 + r10, 1.0 - r00 + r11 - r22, r12 + r21], axis=-1),
+            np.stack([r10 - r01, r02 + r20, r12 + r21, 1.0 - r00 - r11 + r22], axis=-1),
+        ],
+        axis=-2,
+    )
+    largest = np.argmax(np.diagonal(candidates, axis1=-2, axis2=-1), axis=-1)
+    q = np.take_along_axis(candidates, largest[..., None, None], axis=-2)[..., 0, :]
+    return quat_canonical(q / np.linalg.norm(q, axis=-1, keepdims=True))
+
+
 def quat_to_scipy(quat_wxyz: ArrayLike) -> Rotation:
     """SciPy ``Rotation`` from ``wxyz`` quaternions (the one crossing into scalar-last order)."""
     q = as_quat_array(quat_wxyz)
