@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP_VERSION := 26.3
 
-.PHONY: demo test lint typecheck pytest accuracy clean firmware-check
+.PHONY: demo test lint typecheck pytest accuracy clean firmware-check bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ accuracy: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -n 2 -q tests/fusion/test_accuracy.py
 
 test: lint typecheck firmware-check pytest
+
+# Fusion benchmark (issue #4): offline throughput vs qmt + SciPy, OpenSense IK, live latency and
+# memory, on one simulated 1-hour 5-board session (cached in build/bench), as one markdown table.
+# Takes a while (the first run simulates the session); `tools/bench.py --quick` for a smoke run.
+bench: $(VENV)/.dev-installed
+	$(BIN)/python tools/bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
