@@ -24,6 +24,19 @@ _STORE, _DUPLICATE, _EXPIRED = 0, 1, 2
 
 
 @numba.njit(cache=True, nogil=True)
+def bisect_left(sorted_values: Int64Array, value: float, lo: int, hi: int) -> int:
+    """First index in ``[lo, hi)`` whose value is at least ``value`` (``hi`` if none); the
+    values are sorted. (A plain loop compiles much faster than ``np.searchsorted``.)"""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if sorted_values[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True, nogil=True)
 def _fresh_run(seq: Int64Array, newest: int) -> bool:
     """Whether ``seq`` is strictly increasing and starts after ``newest``."""
     previous = newest
@@ -37,13 +50,14 @@ def _fresh_run(seq: Int64Array, newest: int) -> bool:
 @numba.njit(cache=True, nogil=True)
 def _in_hole(starts: Int64Array, ends: Int64Array, s: int) -> bool:
     """Whether ``s`` lies in one of the holes ``[starts[i], ends[i]]`` (sorted, disjoint)."""
-    i = int(np.searchsorted(starts, s, side="right")) - 1
+    i = bisect_left(starts, s + 1, 0, starts.size) - 1
     return i >= 0 and s <= ends[i]
 
 
 @numba.njit(cache=True, nogil=True)
 def _classify(
     seq: Int64Array,
+    first: NDArray[np.bool_],
     held: Int64Array,
     horizon: int,
     hole_starts: Int64Array,
@@ -54,17 +68,12 @@ def _classify(
     """Class of each sample of a block, in arrival order (into ``status``); return the number
     of new samples received behind a newer one (late) and the newest sequence number seen.
 
-    A sample is a duplicate if its sequence number is held, or was trimmed away (at or below
-    ``horizon`` and not in a hole), or came earlier in the block; it is expired if it is new but
-    at or below ``horizon`` (the output has passed it); else it is stored.
+    A sample is a duplicate if it is not the ``first`` of its sequence number in the block, or
+    its sequence number is held, or was trimmed away (at or below ``horizon`` and not in a
+    hole); it is expired if it is new but at or below ``horizon`` (the output has passed it);
+    else it is stored.
     """
     late = 0
-    # First arrival of each sequence number within the block (a stable sort keeps it first).
-    first = np.ones(seq.size, dtype=np.bool_)
-    order = np.argsort(seq, kind="mergesort")
-    for k in range(1, order.size):
-        if seq[order[k]] == seq[order[k - 1]]:
-            first[order[k]] = False
     for i in range(seq.size):
         s = seq[i]
         if not first[i]:
@@ -73,7 +82,7 @@ def _classify(
             if s <= horizon:
                 status[i] = _EXPIRED if _in_hole(hole_starts, hole_ends, s) else _DUPLICATE
             else:
-                j = int(np.searchsorted(held, int(s)))
+                j = bisect_left(held, s, 0, held.size)
                 status[i] = _DUPLICATE if j < held.size and held[j] == s else _STORE
             if status[i] != _DUPLICATE and s < newest:
                 late += 1
@@ -252,8 +261,11 @@ class BoardBuffer:
             return count
         # Late, duplicate, expired or unordered samples: keep the first copy of each.
         status = np.empty(count, dtype=np.int8)
+        first = np.zeros(count, dtype=np.bool_)
+        first[np.unique(block.seq, return_index=True)[1]] = True
         late, newest = _classify(
             block.seq,
+            first,
             self.seq,
             self._horizon,
             self._hole_starts,

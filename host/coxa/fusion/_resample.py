@@ -9,7 +9,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from coxa.fusion._buffer import BoardBuffer
+from coxa.fusion._buffer import BoardBuffer, bisect_left
 from coxa.fusion._clock import ClockSync
 from coxa.fusion._samples import Int64Array
 from coxa.geometry import FloatArray
@@ -97,7 +97,7 @@ def _resample(
             while hi < n and t_dev[hi] < t:
                 hi += 1
         else:
-            hi = int(np.searchsorted(t_dev, float(t)))
+            hi = bisect_left(t_dev, t, 0, n)
         previous = t
         exact = hi < n and float(t_dev[hi]) == t
         lo = hi if exact else hi - 1
@@ -109,11 +109,10 @@ def _resample(
             if gap > max_gap_us:
                 continue  # a gap the next sample has already shown: no data
             _slerp_into(quat[lo], quat[hi], (t - float(t_dev[lo])) / gap, quat_out[k])
-        elif exact:
-            quat_out[k] = quat[lo]
-        elif t - float(t_dev[lo]) <= hold_us:
-            quat_out[k] = quat[lo]
-            held_out[k] = True
+        elif exact or t - float(t_dev[lo]) <= hold_us:
+            for c in range(4):
+                quat_out[k, c] = quat[lo, c]
+            held_out[k] = not exact
         else:
             continue
         g = gyr[lo]
