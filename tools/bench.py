@@ -72,7 +72,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -408,7 +408,8 @@ def rx_windows(
 
     Windows are ``[start + k window_us, start + (k + 1) window_us)`` with ``start`` the first
     receive time rounded down to a multiple of ``window_us`` (a host tick); a window in which
-    nothing arrived gives an empty list. Made lazily: an hour of 20 ms windows is 180 000.
+    nothing arrived gives an empty list. The window bounds are found at once; the blocks are
+    made lazily (an hour of 20 ms windows is 180 000).
 
     Parameters
     ----------
@@ -418,19 +419,24 @@ def rx_windows(
     span_s : float, optional
         Only the first ``span_s`` seconds of windows; default all (to the last sample).
 
-    Yields
-    ------
-    list of SampleBlock
+    Returns
+    -------
+    iterator of list of SampleBlock
         Views into the session's arrays, boards in session order, empty boards left out.
     """
     start, count = window_grid(session, window_us, span_s)
     edges = start + window_us * np.arange(count + 1, dtype=np.int64)
-    bounds = [np.searchsorted(block.t_rx_us, edges).tolist() for block in session.blocks]
-    for k in range(count):
+    bounds = np.stack([np.searchsorted(block.t_rx_us, edges) for block in session.blocks])
+    return _windows(session.blocks, bounds)
+
+
+def _windows(blocks: Sequence[SampleBlock], bounds: Int64Array) -> Iterator[list[SampleBlock]]:
+    """Rows ``bounds[:, k]:bounds[:, k + 1]`` of every block, for each ``k``."""
+    for k in range(bounds.shape[1] - 1):
+        lo: list[int] = bounds[:, k].tolist()
+        hi: list[int] = bounds[:, k + 1].tolist()
         yield [
-            slice_block(block, index[k], index[k + 1])
-            for block, index in zip(session.blocks, bounds, strict=True)
-            if index[k + 1] > index[k]
+            slice_block(block, a, b) for block, a, b in zip(blocks, lo, hi, strict=True) if b > a
         ]
 
 
@@ -870,14 +876,30 @@ def rss_bytes() -> int | None:
 
 @dataclass
 class _LiveRun:
-    """Raw record of a live run (see :func:`live_run`)."""
+    """Raw record of a live run (see :func:`live_run`); its arrays are allocated before the
+    run so that tracing sees the core's memory, not this record's."""
 
     latency_ns: Int64Array
     produced_rows: NDArray[np.bool_]
     ready_call: int
     samples: int
     rows: int
-    memory: list[MemorySample] = field(default_factory=list[MemorySample])
+    window_s: float
+    readings: Int64Array  # (n, 3): calls done, current bytes, peak bytes
+    n_readings: int
+
+    @property
+    def memory(self) -> list[MemorySample]:
+        """The memory readings, in order."""
+        return [
+            MemorySample(float(t_s), int(current), int(peak))
+            for t_s, current, peak in zip(
+                self.readings[: self.n_readings, 0] * self.window_s,
+                self.readings[: self.n_readings, 1],
+                self.readings[: self.n_readings, 2],
+                strict=True,
+            )
+        ]
 
 
 def live_run(
@@ -885,11 +907,15 @@ def live_run(
     params: BenchParams,
     span_s: float | None,
     sample: Callable[[], tuple[int, int] | None],
+    *,
+    trace: bool = False,
 ) -> _LiveRun:
     """Feed the session as live windows to a live core, timing each ``update``.
 
-    ``sample()`` is called (untimed) every ``params.sample_every_s`` simulated seconds and
-    its ``(current, peak)`` bytes recorded; None records nothing.
+    ``sample()`` is called (untimed) every ``params.sample_every_s`` simulated seconds and at
+    the end, and its ``(current, peak)`` bytes recorded; None records nothing. ``trace``:
+    ``tracemalloc`` runs from the core's construction to the end (the run's own bookkeeping,
+    made before, is not traced).
     """
     window_us = round(params.live_block_ms * 1e3)
     windows = rx_windows(session, window_us, span_s)
@@ -901,7 +927,30 @@ def live_run(
         ready_call=calls,
         samples=0,
         rows=0,
+        window_s=window_us * 1e-6,
+        readings=np.zeros((calls // every + 1, 3), dtype=np.int64),
+        n_readings=0,
     )
+    gc.collect()
+    if trace:
+        tracemalloc.start()
+    try:
+        _feed_live(session, record, windows, every, window_us, sample)
+    finally:
+        if trace:
+            tracemalloc.stop()
+    return record
+
+
+def _feed_live(
+    session: BenchSession,
+    record: _LiveRun,
+    windows: Iterator[list[SampleBlock]],
+    every: int,
+    window_us: int,
+    sample: Callable[[], tuple[int, int] | None],
+) -> None:
+    calls = record.latency_ns.size
     core = FusionCore(session.segments_by_board, FusionParams())
     for k, blocks in enumerate(windows):
         t0 = time.perf_counter_ns()
@@ -916,11 +965,10 @@ def live_run(
         if (k + 1) % every == 0 or k + 1 == calls:
             reading = sample()
             if reading is not None:
-                t_s = (k + 1) * window_us * 1e-6
-                record.memory.append(MemorySample(t_s, reading[0], reading[1]))
+                record.readings[record.n_readings] = (k + 1, reading[0], reading[1])
+                record.n_readings += 1
             if (k + 1) % (10 * every) == 0:
                 _LOG.info("live: %.0f simulated s", (k + 1) * window_us * 1e-6)
-    return record
 
 
 def _percentiles_ms(latency_ns: Int64Array) -> tuple[float, float, float]:
@@ -937,7 +985,6 @@ def bench_live(session: BenchSession, params: BenchParams) -> LiveResult:
         rss = rss_bytes()
         return None if rss is None else (rss, rss)
 
-    gc.collect()
     run = live_run(session, params, params.live_s, read_rss)
     calls = run.latency_ns.size
     warmup = min(calls, run.ready_call + round(params.warmup_s * 1e3 / params.live_block_ms))
@@ -968,13 +1015,8 @@ def bench_memory(session: BenchSession, params: BenchParams) -> MemoryResult:
         return current, peak
 
     span_s = params.memory_s if params.memory_s is not None else params.live_s
-    gc.collect()
     t0 = time.perf_counter()
-    tracemalloc.start()
-    try:
-        run = live_run(session, params, span_s, read_traced)
-    finally:
-        tracemalloc.stop()
+    run = live_run(session, params, span_s, read_traced, trace=True)
     return MemoryResult(
         simulated_s=run.latency_ns.size * params.live_block_ms * 1e-3,
         wall_s=time.perf_counter() - t0,
@@ -1342,8 +1384,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--profile", action="store_true", help="print cProfile top 25 instead of the table"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
-    _LOG.setLevel(logging.INFO)
     minutes: float = args.session_minutes
     if minutes is None:
         minutes = 10.0 if args.quick else 60.0
@@ -1361,6 +1401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as error:
         parser.error(str(error))
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
+    _LOG.setLevel(logging.INFO)
     session = build_session(session_params, None if args.no_cache else args.cache_dir)
     if args.profile:
         print(profile(session, params))

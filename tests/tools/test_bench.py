@@ -199,7 +199,7 @@ def test_growth_is_last_minus_first_sample_from_the_start_time() -> None:
     assert all(math.isnan(value) for value in (t0, t1, size))
 
 
-def test_the_table_has_every_row_with_finite_positive_numbers(report: Any) -> None:
+def test_the_table_has_every_row_with_finite_positive_numbers(report: Any, session: Any) -> None:
     text = bench.render(report)
     for row in report.rows:
         assert f"| {row.item} | {row.measurement} | {row.value} |" in text
@@ -208,7 +208,8 @@ def test_the_table_has_every_row_with_finite_positive_numbers(report: Any) -> No
     data = report.data
     offline = data["offline"]
     assert offline.rows > 0
-    assert offline.board_samples == 60_005
+    assert offline.board_samples == session.board_samples
+    assert session.board_samples == pytest.approx(5 * 200 * 60, abs=10)  # 5 boards, 200 Hz
     for rate in (offline.rate, offline.first_rate, offline.cpu_rate):
         assert _finite_positive(rate)
     reference = data["reference"]
@@ -244,11 +245,11 @@ def test_the_core_runs_on_the_opensense_file_in_the_smoke_run(report: Any) -> No
     assert report.rows[4].value.startswith("skipped: not requested")
 
 
-def test_the_json_holds_the_raw_results(report: Any, tmp_path: Path) -> None:
+def test_the_json_holds_the_raw_results(report: Any, session: Any, tmp_path: Path) -> None:
     path = tmp_path / "out" / "bench.json"
     bench.write_json(report, path)
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert data["board_samples"] == 60_005
+    assert data["board_samples"] == session.board_samples
     assert data["session"]["duration_s"] == 60.0
     assert len(data["rows"]) == len(report.rows)
     assert data["live"]["calls"] == 1500
