@@ -375,21 +375,6 @@ def build_session(params: SessionParams, cache_dir: Path | None) -> BenchSession
     return session
 
 
-def slice_block(block: SampleBlock, start: int, stop: int) -> SampleBlock:
-    """Rows ``start:stop`` of a block (views)."""
-    rows = slice(start, stop)
-    return SampleBlock(
-        board_id=block.board_id,
-        seq=block.seq[rows],
-        t_device_us=block.t_device_us[rows],
-        t_rx_us=block.t_rx_us[rows],
-        quat_wxyz=block.quat_wxyz[rows],
-        gyr_rad_s=None if block.gyr_rad_s is None else block.gyr_rad_s[rows],
-        acc_m_s2=None if block.acc_m_s2 is None else block.acc_m_s2[rows],
-        flags=block.flags[rows],
-    )
-
-
 def window_grid(session: BenchSession, window_us: int, span_s: float | None) -> tuple[int, int]:
     """Start (host receive time, us) and number of the windows of :func:`rx_windows`."""
     if window_us <= 0:
@@ -436,7 +421,7 @@ def _windows(blocks: Sequence[SampleBlock], bounds: Int64Array) -> Iterator[list
         lo: list[int] = bounds[:, k].tolist()
         hi: list[int] = bounds[:, k + 1].tolist()
         yield [
-            slice_block(block, a, b) for block, a, b in zip(blocks, lo, hi, strict=True) if b > a
+            block.select(slice(a, b)) for block, a, b in zip(blocks, lo, hi, strict=True) if b > a
         ]
 
 

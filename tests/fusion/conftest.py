@@ -149,21 +149,6 @@ def truth_blocks(
     return blocks_from_orientations(HOST_EPOCH_US * 1e-6 + t_s, quats)
 
 
-def slice_block(block: SampleBlock, start: int, stop: int) -> SampleBlock:
-    """Rows ``start:stop`` of a sample block."""
-    rows = slice(start, stop)
-    return SampleBlock(
-        board_id=block.board_id,
-        seq=block.seq[rows],
-        t_device_us=block.t_device_us[rows],
-        t_rx_us=block.t_rx_us[rows],
-        quat_wxyz=block.quat_wxyz[rows],
-        gyr_rad_s=None if block.gyr_rad_s is None else block.gyr_rad_s[rows],
-        acc_m_s2=None if block.acc_m_s2 is None else block.acc_m_s2[rows],
-        flags=block.flags[rows],
-    )
-
-
 def split_at(items: Sequence[T], cuts: Sequence[int]) -> list[list[T]]:
     """Consecutive batches of ``items`` between sorted cut indices (repeated cuts give empty
     batches); the batches together hold every item once, in order."""

@@ -32,7 +32,6 @@ from tests.fusion.conftest import (
     feed_frames,
     offline_run,
     sim_session,
-    slice_block,
     split_at,
     truth_blocks,
 )
@@ -160,7 +159,7 @@ def test_sto_blocks_any_split_same_rows(data: st.DataObject) -> None:
     cuts = data.draw(cut_points(n), label="cuts")
     bounds = [0, *cuts, n]
     batches = [
-        [slice_block(block, a, b) for block in blocks] for a, b in itertools.pairwise(bounds)
+        [block.select(slice(a, b)) for block in blocks] for a, b in itertools.pairwise(bounds)
     ]
     split = feed_blocks(FusionCore(boards, FusionParams.offline()), batches)
     assert_same_rows(split, AngleTable.concatenate(whole_sto()))

@@ -21,16 +21,15 @@ calibration for the rest).
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from coxa.body._segments import SegmentName
-from coxa.geometry import FloatArray, quat_canonical, quat_from_scipy
+from coxa.geometry import FloatArray, quat_canonical, quat_from_matrix
 
 
 def _quat_from_axes(x_axis: list[float], y_axis: list[float], z_axis: list[float]) -> FloatArray:
     """Quaternion whose rotation matrix has the given columns (sensor axes in segment frame)."""
     matrix = np.array([x_axis, y_axis, z_axis], dtype=np.float64).T
-    return quat_canonical(quat_from_scipy(Rotation.from_matrix(matrix)))
+    return quat_canonical(quat_from_matrix(matrix))
 
 
 #: Nominal ``quat_segment_sensor_wxyz`` per segment (sensor frame in the segment frame).

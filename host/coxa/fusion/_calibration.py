@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from coxa.body import SegmentName
 from coxa.fusion._axes import AxisFit, axis_fit, dominant_sign, fit_segment_axis
@@ -29,7 +28,7 @@ from coxa.fusion._hinge import fit_knee_hinge
 from coxa.geometry import (
     FloatArray,
     quat_conjugate,
-    quat_from_scipy,
+    quat_from_matrix,
     quat_multiply,
     quat_normalize,
     quat_rotate,
@@ -194,7 +193,7 @@ def _segment_quat(long_axis: FloatArray, ml_axis: FloatArray) -> FloatArray:
     z /= np.linalg.norm(z)
     x = np.cross(long_axis, z)
     sensor_from_segment = np.column_stack([x, long_axis, z])
-    return quat_conjugate(quat_from_scipy(Rotation.from_matrix(sensor_from_segment)))
+    return quat_conjugate(quat_from_matrix(sensor_from_segment))
 
 
 def _percentile_excursion(values: FloatArray, q: float) -> float:
@@ -374,7 +373,9 @@ def _sign_pelvis(pelvis: AxisFit, thigh_pitches: list[FloatArray]) -> AxisFit:
     without thighs, the pelvis tilts forward (negative pitch about its right-pointing Z)."""
     if not thigh_pitches:
         return _signed(pelvis, -dominant_sign(pelvis.pitch_rad))
-    thigh = np.nanmean(np.vstack(thigh_pitches), axis=0)
+    stacked = np.vstack(thigh_pitches)
+    counts = np.count_nonzero(np.isfinite(stacked), axis=0)
+    thigh = np.where(counts > 0, np.nansum(stacked, axis=0) / np.maximum(counts, 1), np.nan)
 
     def score(candidate: AxisFit) -> float:
         hip = thigh - candidate.pitch_rad

@@ -220,7 +220,8 @@ class FusionCore:
         }
         self._buffers = {b: BoardBuffer(b) for b in self._boards}
         self._clocks = {b: ClockSync(self.params.clock) for b in self._boards}
-        self._fed = {b: 0 for b in self._boards}
+        # Samples not yet fed to their board's clock map: (device times, receive times), us.
+        self._unfed: dict[int, tuple[NDArray[np.int64], NDArray[np.int64]]] = {}
         self._last_quat: dict[int, tuple[int, int, FloatArray]] = {}
         self._seq_span: dict[int, tuple[int, int]] = {}
         self._unpacker = FrameUnpacker()
@@ -230,7 +231,7 @@ class FusionCore:
         self.calibration: Calibration | None = None
         self.calibration_error: CalibrationError | None = None
         self._heading: HeadingState | None = None
-        self._mount_conj: dict[int, FloatArray] = {}
+        self._mount_conj_stacked = np.zeros((0, 4))
         self._step_us = 1e6 / self.params.output_rate_hz
         self._chunk_rows = max(1, round(self.params.chunk_ms * 1e3 / self._step_us))
         self._next_row: int | None = None
@@ -310,6 +311,15 @@ class FusionCore:
         gyr = block.gyr_rad_s if block.gyr_rad_s is not None else self._rates_from_quat(block)
         buffer = self._buffers[block.board_id]
         buffer.add(block, gyr)
+        unfed = self._unfed.get(block.board_id)
+        self._unfed[block.board_id] = (
+            (block.t_device_us, block.t_rx_us)
+            if unfed is None
+            else (
+                np.concatenate([unfed[0], block.t_device_us]),
+                np.concatenate([unfed[1], block.t_rx_us]),
+            )
+        )
         lo, hi = self._seq_span.get(block.board_id, (int(block.seq.min()), int(block.seq.max())))
         self._seq_span[block.board_id] = (
             min(lo, int(block.seq.min())),
@@ -364,13 +374,17 @@ class FusionCore:
 
     # ------------------------------------------------------------------ processing
     def _feed_clocks(self, cutoff_us: float) -> None:
-        for board_id, buffer in self._buffers.items():
-            # Samples are fed once; the buffer may have been trimmed since, so track by seq.
-            seq = buffer.seq
-            visible = (buffer.t_rx_us <= cutoff_us) & (seq >= self._fed[board_id])
-            if np.any(visible):
-                self._clocks[board_id].update(buffer.t_device_us[visible], buffer.t_rx_us[visible])
-                self._fed[board_id] = int(seq[visible].max()) + 1
+        """Feed every board's clock map the samples received by ``cutoff_us``, once each (the
+        map depends only on the set of samples, not on how they were fed)."""
+        for board_id, (t_device_us, t_rx_us) in list(self._unfed.items()):
+            visible = t_rx_us <= cutoff_us
+            if not np.any(visible):
+                continue
+            self._clocks[board_id].update(t_device_us[visible], t_rx_us[visible])
+            if np.all(visible):
+                del self._unfed[board_id]
+            else:
+                self._unfed[board_id] = (t_device_us[~visible], t_rx_us[~visible])
 
     def _advance(self, final: bool) -> AngleTable:
         tables: list[AngleTable] = []
@@ -519,9 +533,9 @@ class FusionCore:
     def _calibrated(self, calibration: Calibration) -> None:
         self.calibration = calibration
         self.calibration_error = None
-        self._mount_conj = {
-            b: quat_conjugate(calibration.boards[b].quat_segment_sensor_wxyz) for b in self._boards
-        }
+        self._mount_conj_stacked = np.stack(
+            [quat_conjugate(calibration.boards[b].quat_segment_sensor_wxyz) for b in self._boards]
+        )
         self._heading = HeadingState.initial(
             np.array([calibration.boards[b].heading_rad for b in self._boards])
         )
@@ -541,17 +555,16 @@ class FusionCore:
             return
         self._kept_from_us = horizon
         for board_id, buffer in self._buffers.items():
-            buffer.trim_before(float(self._clocks[board_id].to_device_us(np.array([horizon]))[0]))
+            buffer.trim_before(self._clocks[board_id].to_device_us(horizon))
 
     def _rows(self, row0: int, row1: int, cutoff_us: float) -> AngleTable:
         assert self._heading is not None
         self._feed_clocks(cutoff_us)
         t_grid = np.arange(row0, row1, dtype=np.float64) * self._step_us
         m = t_grid.size
-        quat = np.empty((m, len(self._boards), 4))
-        still = np.empty((m, len(self._boards)), dtype=np.bool_)
+        resampled = np.empty((m, len(self._boards), 4))
+        gyr_norm = np.empty((m, len(self._boards)))
         hold_us = self.params.hold_ms * 1e3
-        rest_gyr = self.params.calibration.rest_gyr_rad_s
         for column, board_id in enumerate(self._boards):
             data = resample_board(
                 self._buffers[board_id],
@@ -561,15 +574,19 @@ class FusionCore:
                 self.params.max_gap_ms * 1e3,
                 hold_us,
             )
-            quat[:, column] = quat_multiply(data.quat_wxyz, self._mount_conj[board_id])
-            still[:, column] = np.nan_to_num(data.gyr_norm_rad_s, nan=np.inf) < rest_gyr
+            resampled[:, column] = data.quat_wxyz
+            gyr_norm[:, column] = data.gyr_norm_rad_s
+        quat = quat_multiply(resampled, self._mount_conj_stacked)
+        still = gyr_norm < self.params.calibration.rest_gyr_rad_s  # NaN (no data) is not still
         world, facing, anchor = correct_headings(
             quat, still, self._roles, self._step_us * 1e-6, self.params.heading, self._heading
         )
+        empty = np.count_nonzero(~np.isfinite(world[:, :, 0]), axis=0)
         for column, board_id in enumerate(self._boards):
             segment = self.segments_by_board[board_id]
-            empty = int(np.count_nonzero(~np.isfinite(world[:, column, 0])))
-            self.stats.empty_rows[segment] = self.stats.empty_rows.get(segment, 0) + empty
+            self.stats.empty_rows[segment] = self.stats.empty_rows.get(segment, 0) + int(
+                empty[column]
+            )
         self._trim(t_grid[-1])
         return self._release(_Rows(t_grid, world, facing), anchor)
 
@@ -618,8 +635,7 @@ class FusionCore:
     def _trim(self, t_last_us: float) -> None:
         keep_us = self.params.max_gap_ms * 1e3 + 1e6
         for board_id, buffer in self._buffers.items():
-            t_dev = float(self._clocks[board_id].to_device_us(np.array([t_last_us - keep_us]))[0])
-            buffer.trim_before(t_dev)
+            buffer.trim_before(self._clocks[board_id].to_device_us(t_last_us - keep_us))
             self.stats.duplicates[board_id] = buffer.duplicates
             self.stats.late[board_id] = buffer.late
             lo, hi = self._seq_span.get(board_id, (0, -1))
