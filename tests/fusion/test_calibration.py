@@ -30,6 +30,7 @@ from coxa.fusion import (
 )
 from coxa.geometry import FloatArray, quat_conjugate, quat_rotate
 from coxa.sim import Motion, MotionParams, SensorMount, default_mount, random_mount
+from coxa.sources import ReceivedFrame
 from tests.fusion.conftest import (
     HOST_EPOCH_US,
     Radio,
@@ -289,3 +290,40 @@ def test_calibration_time_after_the_data_is_refused() -> None:
     with pytest.raises(CalibrationError, match="calibration time") as refusal:
         run_truth(TWO_SETS, dict.fromkeys(SEGMENTS, 0.0), params)
     assert f"{at_us / 1e6:.2f} s" in str(refusal.value)
+
+
+def _without_frames_of(
+    segment: SegmentName, from_s: float, to_s: float
+) -> tuple[dict[int, SegmentName], list[ReceivedFrame]]:
+    """The clean session with every frame of one board received in ``[from_s, to_s)`` (true
+    seconds) lost, as a long radio burst would lose them."""
+    session = sim_session("clean")
+    boards, frames = session.subset(SEGMENTS)
+    board = next(b for b, s in boards.items() if s == segment)
+    lo_us, hi_us = HOST_EPOCH_US + from_s * 1e6, HOST_EPOCH_US + to_s * 1e6
+    kept = [f for f in frames if f.frame.board_id != board or not lo_us <= f.t_rx_us < hi_us]
+    assert len(kept) < len(frames)
+    return boards, kept
+
+
+@pytest.mark.parametrize(("gap_max_s", "spans_gap"), [(2.0, True), (0.5, False)])
+def test_a_long_radio_gap_inside_the_standing_rest_does_not_end_it(
+    gap_max_s: float, spans_gap: bool
+) -> None:
+    """One board loses 1 s of frames in the middle of the 3 s initial rest. It was still on
+    both sides and did not turn across the gap, so the rest goes on through it (the rest starts
+    before the gap); a limit below the gap length ends the rest there instead."""
+    boards, frames = _without_frames_of("tibia_l", 0.9, 1.9)
+    params = FusionParams.offline(calibration=CalibrationParams(rest_gap_max_s=gap_max_s))
+    core = FusionCore(boards, params)
+    core.update_frames(frames)
+    if not spans_gap:
+        # The still run after the gap (1.1 s) is shorter than the 1.5 s rest the core needs;
+        # the only other rest is the still end of the session, with no movement after it.
+        with pytest.raises(CalibrationError, match="after the standing rest"):
+            core.finish()
+        return
+    core.finish()
+    assert core.calibration is not None
+    start_s, end_s = true_time_s(np.array(core.calibration.rest_t_us))
+    assert start_s < 0.9 < 1.9 < end_s

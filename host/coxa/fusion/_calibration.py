@@ -75,10 +75,20 @@ class CalibrationParams:
         pelvis moves and the thighs hardly do, gives about 0.6 and is refused.
     min_knee_range_deg : float
         Knee bend needed to find the knee axis from a thigh and a shank board (the heading-free
-        lower bound of :class:`coxa.fusion._hinge.HingeFit`), degrees. Default 10
-        [assumption]: squats, lunges and the leading leg of a step-up bend it 40 deg and more;
-        the trailing leg of a step-up (about 5 deg) cannot be calibrated from its own
-        movement.
+        lower bound of :class:`coxa.fusion._hinge.HingeFit`), degrees. Default 6
+        [assumption]: squats, lunges and the leading leg of a step-up bend it 40 deg and more,
+        and even a 20 deg mini-squat shows about 9 deg of this lower bound (measured on the
+        simulator); a straight leg swinging as a whole shows the 2-3 deg its knee really bends
+        (the trailing leg of a step-up), and cannot be calibrated from its own movement.
+    rest_gap_max_s : float
+        Longest radio gap inside a standing rest that does not end it when the board was still
+        on both sides and turned less than ``rest_gap_turn_deg`` across it, seconds. Default 2 s
+        [assumption]: bursty loss of 5-10 % loses 0.5-1 s at a time (the simulator's radio
+        model), and a person standing still for the calibration does not squat and return to
+        the same pose within 2 s unseen.
+    rest_gap_turn_deg : float
+        Largest turn of a board across such a gap, degrees. Default 2 [assumption]: quiet
+        standing sway is well below it.
     rest_used_s : float
         Only the last this much of a longer standing rest is taken as the neutral pose,
         seconds. Default 5 s [assumption]: the pose right before the movement; it also bounds
@@ -95,7 +105,9 @@ class CalibrationParams:
     min_thigh_range_deg: float = 10.0
     min_shank_range_deg: float = 2.0
     min_thigh_planarity: float = 0.5
-    min_knee_range_deg: float = 10.0
+    min_knee_range_deg: float = 6.0
+    rest_gap_max_s: float = 2.0
+    rest_gap_turn_deg: float = 2.0
     rest_used_s: float = 5.0
     calibration_t_us: float | None = None
 

@@ -470,9 +470,16 @@ class FusionCore:
             )
             for b in self._boards
         }
-        gap_rows = round(self.params.max_gap_ms * 2e3 / step_us)
+        gaps = _RestGaps(
+            short_rows=round(self.params.max_gap_ms * 2e3 / step_us),
+            long_rows=round(params.rest_gap_max_s * 1e6 / step_us),
+            long_turn_rad=math.radians(params.rest_gap_turn_deg),
+        )
         still = np.all(
-            [_still(d.gyr_norm_rad_s, params.rest_gyr_rad_s, gap_rows) for d in data.values()],
+            [
+                _still(d.gyr_norm_rad_s, d.quat_wxyz, params.rest_gyr_rad_s, gaps)
+                for d in data.values()
+            ],
             axis=0,
         )
         if params.calibration_t_us is not None:
@@ -650,22 +657,35 @@ def _increasing(seq: NDArray[np.int64]) -> NDArray[np.bool_]:
     return seq > np.concatenate([[np.iinfo(np.int64).min], np.maximum.accumulate(seq)[:-1]])
 
 
-def _still(gyr_norm_rad_s: FloatArray, threshold_rad_s: float, gap_rows: int) -> NDArray[np.bool_]:
-    """Rows where a board is still: below the threshold, or inside a gap of at most
-    ``gap_rows`` rows between still rows (a lost radio burst does not end a rest)."""
+@dataclass(frozen=True)
+class _RestGaps:
+    """Radio gaps that do not end a rest: any of at most ``short_rows`` rows, and those of at
+    most ``long_rows`` rows across which the board turned less than ``long_turn_rad``."""
+
+    short_rows: int
+    long_rows: int
+    long_turn_rad: float
+
+
+def _still(
+    gyr_norm_rad_s: FloatArray, quat_wxyz: FloatArray, threshold_rad_s: float, gaps: _RestGaps
+) -> NDArray[np.bool_]:
+    """Rows where a board is still: below the threshold, or inside a gap between still rows
+    that :class:`_RestGaps` lets through (a lost radio burst does not end a rest)."""
     still = gyr_norm_rad_s < threshold_rad_s
     missing = np.isnan(gyr_norm_rad_s)
     padded = np.concatenate([[False], missing, [False]])
     edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
     for start, end in zip(edges[::2], edges[1::2], strict=True):
-        if (
-            end - start <= gap_rows
-            and start > 0
-            and end < still.size
-            and still[start - 1]
-            and still[end]
-        ):
-            still[start:end] = True
+        if start == 0 or end == still.size or not (still[start - 1] and still[end]):
+            continue
+        if end - start > gaps.short_rows:
+            if end - start > gaps.long_rows:
+                continue
+            cos_half = abs(float(quat_wxyz[start - 1] @ quat_wxyz[end]))
+            if 2.0 * math.acos(min(cos_half, 1.0)) >= gaps.long_turn_rad:
+                continue
+        still[start:end] = True
     return still
 
 
