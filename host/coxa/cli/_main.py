@@ -9,7 +9,13 @@ from collections.abc import Callable, Sequence
 
 from coxa import __version__
 from coxa.cli import _analyze as analyze
+from coxa.cli import _capture as capture
 from coxa.cli import _demo as demo
+from coxa.cli import _live as live
+from coxa.cli import _record as record
+from coxa.cli import _replay as replay
+from coxa.cli import _rig as rig
+from coxa.cli import _scan as scan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"coxa {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo.add_parser(subparsers.add_parser)
-    analyze.add_parser(subparsers.add_parser)
+    for command in (demo, analyze, scan, rig, live, record, replay, capture):
+        command.add_parser(subparsers.add_parser)
     return parser
 
 

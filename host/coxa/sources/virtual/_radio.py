@@ -81,6 +81,9 @@ class VirtualRadio:
         self.boards: dict[str, VirtualBoard] = {}
         self._central = _device(self.link, CENTRAL_ADDRESS, "coxa-host")
         self._central.keystore = MemoryKeyStore()
+        # The host's own GATT server accepts no larger MTU either: a board that asks for more
+        # (the firmware asks for 247 on every connection) gets att_mtu.
+        self._central.gatt_server.max_mtu = att_mtu
         self._central.pairing_config_factory = self._pairing_config
         self._started = False
         self._connect_lock = asyncio.Lock()

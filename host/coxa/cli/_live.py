@@ -1,0 +1,61 @@
+"""``coxa live``: the terminal readout of a rig (or simulated boards), without a capture.
+
+Exit status: 0 done; 1 the session failed; 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from coxa.cli._common import (
+    CommandError,
+    add_project_option,
+    add_session_options,
+    add_sim_options,
+    open_catalog,
+    session_source,
+)
+from coxa.cli._session import run_session
+from coxa.store import CatalogError
+
+
+def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """Register the ``live`` sub-command."""
+    parser = add(
+        "live",
+        help="live terminal readout of a rig (nothing is recorded)",
+        description=(
+            "Stream a rig's boards (or simulated ones with --sim) through the fusion core and "
+            "show each leg's rotation and knee flexion, reps and board health. Nothing is "
+            "recorded: use 'coxa record' to keep the data."
+        ),
+        epilog="exit status: 0 done, 1 session failed, 2 bad arguments",
+    )
+    add_session_options(parser)
+    add_project_option(parser)
+    add_sim_options(parser, session=True)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the live readout; returns the exit status."""
+    try:
+        with open_catalog(args) as catalog:
+            source, _ = session_source(args, catalog, None)
+            status, _ = run_session(
+                source,
+                None,
+                metadata={},
+                duration_s=args.duration,
+                live=not args.no_live,
+                angles=args.angles,
+            )
+            return status
+    except CatalogError as err:
+        print(f"coxa live: {err}", file=sys.stderr)
+        return 2
+    except CommandError as err:
+        print(f"coxa live: {err}", file=sys.stderr)
+        return err.status

@@ -1,0 +1,30 @@
+"""Recording: a source's records into a raw capture (before anything else), then through the
+fusion pipeline to the readout; replay through the same pipeline; capture checks.
+
+See ``docs/recording.md``.
+"""
+
+from coxa.record._check import BoardCheck, CaptureCheck, check_capture
+from coxa.record._pipeline import Pipeline, table_digest
+from coxa.record._recorder import (
+    Progress,
+    Recorder,
+    RecordParams,
+    RecordResult,
+    Stoppable,
+    capture_metadata,
+)
+
+__all__ = [
+    "BoardCheck",
+    "CaptureCheck",
+    "Pipeline",
+    "Progress",
+    "RecordParams",
+    "RecordResult",
+    "Recorder",
+    "Stoppable",
+    "capture_metadata",
+    "check_capture",
+    "table_digest",
+]
