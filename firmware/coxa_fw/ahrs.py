@@ -20,8 +20,13 @@ Algorithm (details, equations and references in ``docs/firmware.md``, "On-board 
    the inclination.
 4. Rest: the gyro and accelerometer deviate from their own low-passes (``rest_tau_s``,
    restarted at the sample whenever the deviation exceeds the threshold) by less than
-   ``rest_gyr_rad_s`` / ``rest_acc_m_s2``, and the gyro low-pass stays below
-   ``bias_max_rad_s`` on every axis, for ``rest_time_s``; then the bias is the
+   ``rest_gyr_rad_s`` / ``rest_acc_m_s2``, the gyro low-pass stays below
+   ``bias_max_rad_s`` on every axis, and the accelerometer direction stays within
+   ``rest_tilt_rad`` of where it was when the still period started (a slow rotation turns
+   gravity in the sensor frame, a bias does not): a low-pass (``rest_tau_s / 4``) started
+   at the period's first sample must stay within the chord ``2 g sin(rest_tilt_rad / 2)`` of
+   the anchor, the mean of the period's first ``rest_tau_s / 4``, or the still period
+   restarts at the sample; all that for ``rest_time_s``; then the bias is the
    mean gyro of the still period (exponential with ``bias_tau_s`` once that is longer),
    used at once when rest is confirmed, then refreshed every ``rest_commit_s`` with the
    mean as it was ``rest_commit_s`` earlier.
@@ -37,6 +42,7 @@ pair ``(k, s)`` with ``c ~ k / 2**(15 + s)``, ``2**14 <= k < 2**15``, applied as
 ``((x >> 15) * k + (((x & 0x7FFF) * k) >> 15) + r) >> s`` (``r`` rounds).
 """
 
+import math
 import struct
 import sys
 from array import array
@@ -77,8 +83,10 @@ _BAD = const(0x3FFFFFFF)  # decoder result for NaN / infinity
 _GYR_LIM = const(0x14000000)  # |omega| clip: 40 rad/s (2292 deg/s) in Q23
 _ACC_LIM = const(0xFFFFFF)  # |a| clip: 256 m/s^2 in Q16
 _CN_MAX = const(0x100000)
-_MAGIC = const(0x0AE50001)  # snapshot layout version 1 (a small int on 32-bit ports)
-_NSTATE = const(30)
+_MAGIC = const(0x0AE50002)  # snapshot layout version 2 (a small int on 32-bit ports)
+_MAGIC_V1 = const(0x0AE50001)  # layout 1: 30 ints, no still-period anchor
+_NSTATE_V1 = const(30)
+_NSTATE = const(34)
 
 SNAPSHOT_SIZE = 4 + 4 * _NSTATE
 """Bytes written by ``snapshot_into``."""
@@ -150,6 +158,10 @@ class Ahrs6D:
         Rest: how long both must hold, s. Default 1.5.
     rest_tau_s : float
         Time constant of the rest low-passes, s. Default 0.5.
+    rest_tilt_rad : float
+        Rest: largest turn of the low-passed accelerometer direction away from its direction
+        at the start of the still period, rad; beyond it the still period restarts (a slow
+        rotation is not a bias); 0 disables the check, else 0.001 to 0.2. Default 0.5 deg.
     rest_commit_s : float
         At rest the bias takes, every ``rest_commit_s``, the still-period mean as it was
         ``rest_commit_s`` earlier, so that a slow motion onset that the thresholds miss does
@@ -192,6 +204,7 @@ class Ahrs6D:
         rest_acc_m_s2=0.5,
         rest_time_s=1.5,
         rest_tau_s=0.5,
+        rest_tilt_rad=0.008726646259971648,
         rest_commit_s=1.0,
         bias_tau_s=5.0,
         bias_max_rad_s=0.08726646259971647,
@@ -221,11 +234,14 @@ class Ahrs6D:
             raise ValueError("rest/spike thresholds out of range")
         if tau_bias_motion_s != 0 and tau_bias_motion_s < 1.0:
             raise ValueError("tau_bias_motion_s must be 0 (off) or >= 1")
+        if rest_tilt_rad != 0 and not 0.001 <= rest_tilt_rad <= 0.2:
+            raise ValueError("rest_tilt_rad must be 0 (off) or within 0.001..0.2")
         self.rate_hz = rate_hz
         dt = 1.0 / rate_hz
         g = gravity_m_s2
         kth = _kfrac(0.5 * dt * 64.0)  # Q23 rad/s -> Q29 half-angle per sample
         kr = _kfrac(dt / rest_tau_s)
+        kt = _kfrac(min(4.0 * dt / rest_tau_s, 0.5))  # tilt low-pass: rest_tau_s / 4
         k1 = _kfrac(dt / (0.5 * tau_acc_s))
         k2 = _kfrac(dt / (0.5 * tau_acc_s) * 32.0 / g)  # Q23 m/s^2 -> Q29 half-angle
         k1r = _kfrac(dt / (0.5 * tau_acc_rest_s))
@@ -240,6 +256,8 @@ class Ahrs6D:
             winc = _ONE
         tg = int(rest_gyr_rad_s * 32768.0)  # Q15 rad/s
         ta = int(rest_acc_m_s2 * 1024.0)  # Q10 m/s^2
+        # chord of rest_tilt_rad on the sphere of radius g, Q10 m/s^2 (0: check off)
+        tt = int(2.0 * g * math.sin(0.5 * rest_tilt_rad) * 1024.0 + 0.5)
         gm = int(bias_max_rad_s * 32768.0)
         cap2 = int(48.0 * 48.0 * 4096.0)  # Q12 (m/s^2)^2
         if acc_spike_m_s2 > 0:
@@ -270,6 +288,9 @@ class Ahrs6D:
             max(1, int(rest_commit_s * rate_hz + 0.5)),
             min(kbr, 32767),
             int(bias_max_rad_s * _ONE),
+            tt, tt * tt,
+            max(1, int(0.25 * rest_tau_s * rate_hz + 0.5)),
+            kt[0], kt[1], kt[2],
         )  # fmt: skip
         self._s = [0] * _NSTATE
         self._fb = bytearray(24)
@@ -287,7 +308,8 @@ class Ahrs6D:
     #  13-15 acc low-pass (Q16)  16-18 still-period mean gyro (Q29)  19 still count
     #  20 motion-bias weight (Q29)  21 initialised  22 flags of the last sample
     #  23 spike-gate count  24-26 committed-mean checkpoint (Q29)  27 commit count
-    #  28-29 spare
+    #  28-30 tilt anchor: mean acc of the still period's first rest_tau_s / 4 (Q16)
+    #  31-33 tilt low-pass (rest_tau_s / 4) restarted with the still period (Q16)
     # --------------------------------------------------------------------------------------
 
     def reset(self, clear_bias=False):
@@ -337,12 +359,27 @@ class Ahrs6D:
             struct.pack_into("<i", buf, 4 + 4 * i, s[i])
 
     def restore(self, buf):
-        """Restore a state written by ``snapshot_into`` (same tunables assumed)."""
-        if len(buf) < SNAPSHOT_SIZE or struct.unpack_from("<i", buf, 0)[0] != _MAGIC:
-            raise ValueError("not an Ahrs6D snapshot of this layout")
+        """Restore a state written by ``snapshot_into`` (same tunables assumed).
+
+        Layout 1 (firmware before the still-period anchor, 30 ints) is accepted too: a still
+        period in progress keeps going with its anchor at the current accelerometer low-pass.
+        """
+        magic = struct.unpack_from("<i", buf, 0)[0] if len(buf) >= 4 else 0
+        if magic == _MAGIC:
+            n = _NSTATE
+        elif magic == _MAGIC_V1:
+            n = _NSTATE_V1
+        else:
+            raise ValueError("not an Ahrs6D snapshot of a known layout")
+        if len(buf) < 4 + 4 * n:
+            raise ValueError("Ahrs6D snapshot truncated")
         s = self._s
-        for i in range(_NSTATE):
+        for i in range(n):
             s[i] = struct.unpack_from("<i", buf, 4 + 4 * i)[0]
+        if n == _NSTATE_V1:
+            for i in range(3):
+                s[28 + i] = s[13 + i]
+                s[31 + i] = s[13 + i]
         self._publish()
 
     # --------------------------------------------------------------------------------------
@@ -439,12 +476,13 @@ class Ahrs6D:
             return FILTER_RESET
         (
             qw, qx, qy, qz, fx, fy, fz, bx, by, bz, lgx, lgy, lgz, lax, lay, laz,
-            cx, cy, cz, cn, wm, _i, _f, sc, px, py, pz, cc, _s1, _s2,
+            cx, cy, cz, cn, wm, _i, _f, sc, px, py, pz, cc, a0x, a0y, a0z, ltx, lty, ltz,
         ) = s  # fmt: skip
         (
             kth, sth, rth, kr, sr, rr, k1, s1, r1, k2, s2, r2, k1r, s1r, r1r, k2r, s2r, r2r,
             kb, sb, rb,
             winc, tg, tg2, ta, ta2, gm, lo2, hi2, cap2, spike_n, rest_n, commit_n, kbr, bmax,
+            tt, tt2, anchor_n, kt, st, rt,
         ) = self._c  # fmt: skip
 
         # ---- rest detection: deviations from the low-passes; a low-pass that deviates by
@@ -487,9 +525,43 @@ class Ahrs6D:
             lax = ux
             lay = uy
             laz = uz
+        if still and cn and tt:
+            # a slow rotation turns gravity in the sensor frame, a bias does not: the still
+            # period restarts here once its own acc low-pass (rest_tau_s / 4, started at its
+            # first sample, so free of the lag the motion before left in lax..laz) leaves the
+            # anchor (the mean of its first anchor_n samples) by the chord tt
+            dx = ux - ltx
+            dy = uy - lty
+            dz = uz - ltz
+            ltx += ((dx >> 15) * kt + (((dx & _M15) * kt) >> 15) + rt) >> st
+            lty += ((dy >> 15) * kt + (((dy & _M15) * kt) >> 15) + rt) >> st
+            ltz += ((dz >> 15) * kt + (((dz & _M15) * kt) >> 15) + rt) >> st
+            if cn < anchor_n:
+                k = 32767 // (cn + 1)
+                dx = ux - a0x
+                dy = uy - a0y
+                dz = uz - a0z
+                a0x += (dx >> 15) * k + (((dx & _M15) * k) >> 15)
+                a0y += (dy >> 15) * k + (((dy & _M15) * k) >> 15)
+                a0z += (dz >> 15) * k + (((dz & _M15) * k) >> 15)
+            else:
+                dx = (ltx - a0x) >> 6  # Q10
+                dy = (lty - a0y) >> 6
+                dz = (ltz - a0z) >> 6
+                if not (
+                    -tt < dx < tt and -tt < dy < tt and -tt < dz < tt
+                    and dx * dx + dy * dy + dz * dz < tt2
+                ):  # fmt: skip
+                    cn = 0
         if still:
             cn += 1
             if cn == 1:
+                a0x = ux
+                a0y = uy
+                a0z = uz
+                ltx = ux
+                lty = uy
+                ltz = uz
                 cx = wx << 6
                 cy = wy << 6
                 cz = wz << 6
@@ -772,5 +844,11 @@ class Ahrs6D:
         s[25] = py
         s[26] = pz
         s[27] = cc
+        s[28] = a0x
+        s[29] = a0y
+        s[30] = a0z
+        s[31] = ltx
+        s[32] = lty
+        s[33] = ltz
         self._publish()
         return flags

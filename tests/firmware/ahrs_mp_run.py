@@ -4,7 +4,8 @@ tools/bench_ahrs.py (MICROPYPATH must include ``firmware``).
 Inputs are little-endian float64 records of six values (gx gy gz rad/s, ax ay az m/s^2).
 
     micropython ahrs_mp_run.py replay RATE_HZ IN OUT
-        writes, per sample, the 16 bytes of ``q`` (float32 w x y z) and one flags byte
+        writes, per sample, the 16 bytes of ``q`` (float32 w x y z), the 12 bytes of
+        ``bias`` (float32 x y z) and one flags byte
     micropython ahrs_mp_run.py heap RATE_HZ IN WARMUP
         prints ``heap_bytes <b> updates <n>``: mem_alloc() growth over the updates after
         the first WARMUP samples (collector disabled while they run; works in a small heap)
@@ -33,18 +34,26 @@ def load(path):
     return rows
 
 
-def replay(rate, rows, out_path):
+def replay(rate, in_path, out_path, chunk=200):
+    """Filter the inputs chunk by chunk (any length fits the default heap)."""
     ahrs = Ahrs6D(rate)
-    out = bytearray(17 * len(rows))
     q = ahrs.q
-    for i in range(len(rows)):
-        r = rows[i]
-        flags = ahrs.update(r[0], r[1], r[2], r[3], r[4], r[5])
-        o = 17 * i
-        out[o : o + 16] = bytes(q)
-        out[o + 16] = flags
-    with open(out_path, "wb") as f:
-        f.write(out)
+    bias = ahrs.bias
+    buf = bytearray(48 * chunk)
+    out = bytearray(29 * chunk)
+    with open(in_path, "rb") as f, open(out_path, "wb") as g:
+        while True:
+            got = f.readinto(buf) // 48
+            if not got:
+                break
+            for i in range(got):
+                r = struct.unpack_from("<6d", buf, 48 * i)
+                flags = ahrs.update(r[0], r[1], r[2], r[3], r[4], r[5])
+                o = 29 * i
+                out[o : o + 16] = bytes(q)
+                out[o + 16 : o + 28] = bytes(bias)
+                out[o + 28] = flags
+            g.write(memoryview(out)[: 29 * got])
 
 
 def heap(rate, path, warmup, chunk=200):
@@ -99,7 +108,7 @@ def main():
     mode = sys.argv[1]
     rate = float(sys.argv[2])
     if mode == "replay":
-        replay(rate, load(sys.argv[3]), sys.argv[4])
+        replay(rate, sys.argv[3], sys.argv[4])
     elif mode == "heap":
         heap(rate, sys.argv[3], int(sys.argv[4]))
     elif mode == "time":

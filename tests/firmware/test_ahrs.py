@@ -3,7 +3,10 @@
 * accuracy on simulated sets (``coxa.sim``): clean and realistic IMUs, property-tested over
   exercises, segments and seeds; bias convergence at rest; rest flag; spike rejection; heading
   drift with a 0.5 deg/s gyro bias with and without the at-rest bias estimation;
-* state: snapshot/restore continues bit-identically, reset, zero heading, bad input;
+* a slow turn (0.5-1 deg/s about a horizontal axis) is not taken for a rest nor its rate for a
+  gyro bias (it was before the tilt check), and a true rest after it is still found;
+* state: snapshot/restore continues bit-identically (and restores layout-1 snapshots), reset,
+  zero heading, bad input;
 * runtimes: the same inputs give the same quaternions on CPython and on the MicroPython unix
   port; heap bytes per update on MicroPython under ``-X heapsize=256k``; every integer the
   filter computes stays inside the small-int range of 32-bit MicroPython ports (|v| < 2**30,
@@ -132,6 +135,69 @@ def write_inputs(path: Path, gyr: FloatArray, acc: FloatArray) -> None:
     np.ascontiguousarray(np.hstack([gyr, acc]), dtype="<f8").tofile(path)
 
 
+#: Ends of the phases of :func:`slow_turn_inputs`, s: rest, fast turn, slow turn, fast turn
+#: back, rest.
+TURN_START_S, SLOW_START_S, SLOW_END_S, BACK_END_S, TURN_END_S = 3.0, 4.0, 24.0, 25.0, 36.0
+#: Rate of the fast turns, deg/s.
+FAST_TURN_DEG_S = 30.0
+
+
+def slow_turn_inputs(
+    turn_deg_s: float,
+    axis_azimuth_deg: float,
+    bias_dps: tuple[float, float, float],
+    seed: int,
+    rate_hz: float = RATE_HZ,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """A sensor tilted 20 deg rests, turns 30 deg at 30 deg/s, keeps turning at ``turn_deg_s``
+    deg/s for 20 s, turns back at 30 deg/s for 1 s and rests (phases :data:`TURN_START_S` ...
+    :data:`TURN_END_S`), every turn about one horizontal world axis (azimuth
+    ``axis_azimuth_deg`` from world X), so the gravity direction in the sensor frame moves at
+    the turn rate. The gyro carries the constant bias ``bias_dps`` (deg/s) and both sensors
+    the white noise of ``ImuParams()``.
+
+    Returns
+    -------
+    t_s : ndarray, shape (n,)
+    gyr_rad_s, acc_m_s2 : ndarray, shape (n, 3)
+        Sensor frame.
+    """
+    n = int(TURN_END_S * rate_hz)
+    t_s = np.arange(n) / rate_hz
+    phases = (
+        (TURN_START_S, SLOW_START_S, FAST_TURN_DEG_S),
+        (SLOW_START_S, SLOW_END_S, turn_deg_s),
+        (SLOW_END_S, BACK_END_S, -FAST_TURN_DEG_S),
+    )
+    rate = np.zeros(n)
+    angle = np.zeros(n)  # exact integral of the piecewise-constant rate
+    for start, end, deg_s in phases:
+        rate[(t_s >= start) & (t_s < end)] = deg_s * DEG
+        angle += deg_s * DEG * np.clip(t_s - start, 0.0, end - start)
+    azimuth = axis_azimuth_deg * DEG
+    axis = np.array([math.cos(azimuth), math.sin(azimuth), 0.0])  # world, horizontal
+    tilt = 20.0 * DEG  # sensor-to-world rotation R0 at the start: 20 deg about world X
+    r0 = np.array(
+        [
+            [1.0, 0.0, 0.0],
+            [0.0, math.cos(tilt), -math.sin(tilt)],
+            [0.0, math.sin(tilt), math.cos(tilt)],
+        ]
+    )
+    # R(t) = Rot(axis, angle) R0: the body rate is along R0^T axis in the sensor frame, and
+    # the sensor sees gravity at R0^T Rot(axis, -angle) e_z = R0^T (e_z cos - (axis x e_z) sin)
+    up_world = np.outer(np.cos(angle), [0.0, 0.0, 1.0]) - np.outer(
+        np.sin(angle), np.cross(axis, [0.0, 0.0, 1.0])
+    )
+    imu = ImuParams()
+    rng = np.random.default_rng(seed)
+    gyr_sd = imu.gyr_noise_density_rad_s_rthz * math.sqrt(rate_hz / 2.0)
+    acc_sd = imu.acc_noise_density_m_s2_rthz * math.sqrt(rate_hz / 2.0)
+    gyr = np.outer(rate, r0.T @ axis) + np.radians(bias_dps) + gyr_sd * rng.standard_normal((n, 3))
+    acc = 9.80665 * up_world @ r0 + acc_sd * rng.standard_normal((n, 3))
+    return t_s, gyr, acc
+
+
 def mixed_inputs(seed: int = 3) -> tuple[FloatArray, FloatArray]:
     """A squat set with a realistic IMU plus spikes, a NaN sample and a fast spin."""
     rec = simulate("squat", "femur_r", ImuParams(), seed=seed, reps=2)
@@ -179,6 +245,8 @@ def test_interface_and_flag_values() -> None:
         {"rate_hz": 200.0, "tau_acc_s": 0.0},
         {"rate_hz": 200.0, "bias_max_rad_s": 1.0},
         {"rate_hz": 200.0, "tau_bias_motion_s": 0.5},
+        {"rate_hz": 200.0, "rest_tilt_rad": 0.5},
+        {"rate_hz": 200.0, "rest_tilt_rad": 1e-4},
     ],
 )
 def test_rejects_bad_tunables(kwargs: dict[str, float]) -> None:
@@ -329,6 +397,55 @@ def test_heading_drift_reduced_by_rest_bias_estimation() -> None:
     assert drifts["no_rest"] > 8.0 * drifts["rest"], drifts
 
 
+def _turn_run(
+    turn_deg_s: float,
+    azimuth_deg: float,
+    bias_dps: tuple[float, float, float],
+    seed: int,
+    **tunables: Any,
+) -> tuple[FloatArray, NDArray[np.bool_], FloatArray]:
+    """Times, rest flags and bias error (deg/s, ``(n, 3)``) of the filter on a slow turn."""
+    t_s, gyr, acc = slow_turn_inputs(turn_deg_s, azimuth_deg, bias_dps, seed)
+    _, flags, bias = run_filter(gyr, acc, **tunables)
+    return t_s, (flags & ahrs_mod.AT_REST) != 0, np.degrees(bias) - np.array(bias_dps)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    turn_deg_s=st.floats(0.5, 1.0),
+    azimuth_deg=st.floats(0.0, 360.0),
+    bias_dps=st.tuples(*[st.floats(-2.0, 2.0)] * 3),
+    seed=st.integers(0, 10_000),
+)
+def test_slow_turn_is_not_rest_and_true_rest_still_found(
+    turn_deg_s: float, azimuth_deg: float, bias_dps: tuple[float, float, float], seed: int
+) -> None:
+    """Rest (bias learnt), a fast turn, 20 s of a slow turn at 0.5-1 deg/s about a horizontal
+    axis, a fast turn back, rest: the slow turn is never flagged at rest and never enters the
+    bias (which keeps the first rest's estimate); the final rest is found within
+    ``rest_time_s`` plus one ``rest_tau_s`` and its bias within 0.01 deg/s."""
+    t_s, at_rest, bias_err = _turn_run(turn_deg_s, azimuth_deg, bias_dps, seed)
+    err = np.linalg.norm(bias_err, axis=1)
+    slow = (t_s >= SLOW_START_S) & (t_s < SLOW_END_S)
+    assert np.all(at_rest[(t_s > 2.0) & (t_s < TURN_START_S)]), "first rest"
+    assert not np.any(at_rest[slow]), "slow turn flagged at rest"
+    assert float(err[slow].max()) < 0.03, "slow turn pulled the bias"
+    assert np.all(at_rest[t_s >= BACK_END_S + 1.5 + 0.5]), "final rest not found in time"
+    assert float(err[t_s >= BACK_END_S + 5.0].max()) < 0.01, "bias of the final rest"
+
+
+@pytest.mark.parametrize("turn_deg_s", [0.5, 1.0])
+def test_slow_turn_was_taken_for_rest_without_the_tilt_check(turn_deg_s: float) -> None:
+    """The same slow turn with the tilt check off (``rest_tilt_rad=0``, the filter as it was
+    before the check): flagged at rest, and the turn rate goes into the bias."""
+    bias_dps = (0.4, -0.3, 0.2)
+    t_s, at_rest, bias_err = _turn_run(turn_deg_s, 30.0, bias_dps, 5, rest_tilt_rad=0.0)
+    slow = (t_s >= SLOW_START_S) & (t_s < SLOW_END_S)
+    assert float(np.mean(at_rest[slow])) > 0.8
+    err = np.linalg.norm(bias_err, axis=1)
+    assert float(np.median(err[slow])) > 0.8 * turn_deg_s
+
+
 # ------------------------------------------------------------------------------------------
 # state
 # ------------------------------------------------------------------------------------------
@@ -360,6 +477,41 @@ def test_restore_rejects_foreign_bytes() -> None:
     ahrs = Ahrs6D(RATE_HZ)
     with pytest.raises(ValueError, match="snapshot"):
         ahrs.restore(bytes(ahrs_mod.SNAPSHOT_SIZE))
+    good = bytearray(ahrs_mod.SNAPSHOT_SIZE)
+    ahrs.snapshot_into(good)
+    with pytest.raises(ValueError, match="snapshot truncated"):
+        ahrs.restore(bytes(good[:-4]))
+    with pytest.raises(ValueError, match="snapshot"):
+        ahrs.restore(b"")
+
+
+#: Snapshot layout 1 (before the tilt check): this magic, then 30 little-endian int32.
+V1_MAGIC, V1_WORDS = 0x0AE50001, 30
+
+
+def test_restore_accepts_layout_1_snapshots() -> None:
+    """A layout-1 snapshot (firmware before the tilt anchor; the first 30 state words are
+    the same) restores q, bias and the still period; the filter then goes on as the one that
+    wrote it, up to the anchor, which restarts at the current accelerometer low-pass."""
+    gyr, acc = mixed_inputs()
+    first = Ahrs6D(RATE_HZ)
+    split = 600  # inside the first rest, after it is confirmed
+    _, flags, _ = run_filter(gyr[:split], acc[:split], filt=first)
+    assert flags[-1] & ahrs_mod.AT_REST
+    full = bytearray(ahrs_mod.SNAPSHOT_SIZE)
+    first.snapshot_into(full)
+    old = bytearray(4 + 4 * V1_WORDS)
+    old[0:4] = V1_MAGIC.to_bytes(4, "little")
+    old[4:] = full[4 : 4 + 4 * V1_WORDS]
+    second = Ahrs6D(RATE_HZ)
+    second.restore(bytes(old))
+    assert list(second.q) == list(first.q)
+    assert list(second.bias) == list(first.bias)
+    q_a, _, b_a = run_filter(gyr[split:3200], acc[split:3200], filt=first)
+    q_b, f_b, b_b = run_filter(gyr[split:3200], acc[split:3200], filt=second)
+    assert f_b[0] & ahrs_mod.AT_REST  # the still period went on
+    assert float(inclination_error_deg(q_b, q_a).max()) < 0.05
+    assert float(np.degrees(np.abs(b_b - b_a)).max()) < 0.01
 
 
 # ------------------------------------------------------------------------------------------
@@ -367,23 +519,53 @@ def test_restore_rejects_foreign_bytes() -> None:
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.micropython
-def test_micropython_gives_the_same_quaternions() -> None:
-    gyr, acc = mixed_inputs()
-    q_cpy, f_cpy, _ = run_filter(gyr, acc)
+def replay_micropython(
+    gyr: FloatArray, acc: FloatArray
+) -> tuple[FloatArray, NDArray[np.int64], FloatArray]:
+    """Quaternions ``(n, 4)``, flags ``(n,)`` and bias ``(n, 3)`` of ``Ahrs6D(RATE_HZ)`` run
+    on the MicroPython unix port (``ahrs_mp_run.py replay``)."""
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "in.bin"
         outputs = Path(tmp) / "out.bin"
         write_inputs(inputs, gyr, acc)
         run_micropython(MP_RUN, FIRMWARE, args=["replay", str(RATE_HZ), str(inputs), str(outputs)])
-        raw = np.frombuffer(outputs.read_bytes(), dtype=np.uint8).reshape(-1, 17)
-    q_mp = raw[:, :16].copy().view("<f4").astype(np.float64)
-    f_mp = raw[:, 16].astype(np.int64)
+        raw = np.frombuffer(outputs.read_bytes(), dtype=np.uint8).reshape(-1, 29)
+    quat = raw[:, :16].copy().view("<f4").astype(np.float64)
+    bias = raw[:, 16:28].copy().view("<f4").astype(np.float64)
+    return quat, raw[:, 28].astype(np.int64), bias
+
+
+@pytest.mark.micropython
+def test_micropython_gives_the_same_quaternions() -> None:
+    gyr, acc = mixed_inputs()
+    q_cpy, f_cpy, b_cpy = run_filter(gyr, acc)
+    q_mp, f_mp, b_mp = replay_micropython(gyr, acc)
     assert q_mp.shape == q_cpy.shape
     np.testing.assert_allclose(q_mp, q_cpy, rtol=0, atol=1e-6)
     assert np.array_equal(f_mp, f_cpy)
     # the filter is integer arithmetic: both runtimes agree to the bit
     assert np.array_equal(q_mp, q_cpy)
+    assert np.array_equal(b_mp, b_cpy)
+
+
+@pytest.mark.micropython
+def test_micropython_slow_turn_is_not_rest() -> None:
+    """The slow turn of :func:`slow_turn_inputs` on MicroPython: never at rest while turning,
+    the bias keeps the first rest's estimate, the final rest is found; bit-identical to
+    CPython."""
+    bias_dps = (0.4, -0.3, 0.2)
+    t_s, gyr, acc = slow_turn_inputs(0.5, 30.0, bias_dps, 7)
+    q_mp, f_mp, b_mp = replay_micropython(gyr, acc)
+    at_rest = (f_mp & ahrs_mod.AT_REST) != 0
+    err = np.linalg.norm(np.degrees(b_mp) - np.array(bias_dps), axis=1)
+    slow = (t_s >= SLOW_START_S) & (t_s < SLOW_END_S)
+    assert not np.any(at_rest[slow])
+    assert float(err[slow].max()) < 0.03
+    assert np.all(at_rest[t_s >= BACK_END_S + 2.0])
+    q_cpy, f_cpy, b_cpy = run_filter(gyr, acc)
+    assert np.array_equal(q_mp, q_cpy)
+    assert np.array_equal(f_mp, f_cpy)
+    assert np.array_equal(b_mp, b_cpy)
 
 
 #: Heap bytes per update measured on the unix port (bytecode and native emitter): 0.
@@ -391,10 +573,15 @@ HEAP_BYTES_PER_UPDATE_BOUND = 1.0
 
 
 @pytest.mark.micropython
+@pytest.mark.parametrize("scenario", ["mixed", "slow_turn"])
 @pytest.mark.parametrize("emit", ["bytecode", "native"])
-def test_micropython_heap_per_update(emit: str) -> None:
-    """Steady state (rest, motion, spikes, a NaN sample, fast spin) allocates nothing."""
-    gyr, acc = mixed_inputs()
+def test_micropython_heap_per_update(emit: str, scenario: str) -> None:
+    """Steady state (rest, motion, spikes, a NaN sample, fast spin; or a slow turn whose
+    still periods keep restarting on the tilt check) allocates nothing."""
+    if scenario == "mixed":
+        gyr, acc = mixed_inputs()
+    else:
+        _, gyr, acc = slow_turn_inputs(0.7, 120.0, (0.4, -0.3, 0.2), 3)
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "in.bin"
         write_inputs(inputs, gyr, acc)
@@ -414,7 +601,7 @@ def test_micropython_heap_per_update(emit: str) -> None:
     heap_bytes = int(words[words.index("heap_bytes") + 1])
     updates = int(words[words.index("updates") + 1])
     per_update = heap_bytes / updates
-    print(f"MicroPython ({emit}) heap: {heap_bytes} B over {updates} updates")
+    print(f"MicroPython ({emit}, {scenario}) heap: {heap_bytes} B over {updates} updates")
     assert per_update < HEAP_BYTES_PER_UPDATE_BOUND
 
 
@@ -484,9 +671,13 @@ def instrumented_ahrs() -> tuple[ModuleType, IntRangeMonitor]:
     return module, monitor
 
 
-def test_integers_fit_32bit_small_ints_on_mixed_data() -> None:
+@pytest.mark.parametrize("scenario", ["mixed", "slow_turn"])
+def test_integers_fit_32bit_small_ints_on_mixed_data(scenario: str) -> None:
     module, monitor = instrumented_ahrs()
-    gyr, acc = mixed_inputs()
+    if scenario == "mixed":
+        gyr, acc = mixed_inputs()
+    else:
+        _, gyr, acc = slow_turn_inputs(0.7, 120.0, (0.4, -0.3, 0.2), 3)
     quat, _, _ = run_filter(gyr, acc, filt=module.Ahrs6D(RATE_HZ))
     reference, _, _ = run_filter(gyr, acc)
     assert np.array_equal(quat, reference)  # the instrumented copy computes the same

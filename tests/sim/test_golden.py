@@ -67,12 +67,12 @@ SESSIONS: dict[str, RigParams] = {
 
 PINNED: dict[str, tuple[str, str]] = {
     "split_squat_lossy_wobble": (
-        "4501f373b823d6c29400a136e2e3d52535d8c41338d334b2f4cc977a48bef13c",
-        "4fc70f5170237b7a1a7180cdc27c441f6c3369d148026171231b6d008ff5b202",
+        "de999b727b870ab600a576782722a8be08e3b8a4bb90eab3d74ff8429395e8e7",
+        "118ba93d988e76e0f368523f7899a6f80c74e18a539ceffd063119e0700b517e",
     ),
     "squat_defaults": (
-        "118d7868f78eef26a85f4f3ed7283ac3be5468588aff5dc67925e8213858be05",
-        "6144a0f3110a991e21f654dc8a869c7a143e885973f84b118e4638f4648bd684",
+        "dea9860b3c1b7b7c4c7054edfd49c50af7599bdb362b35db3251e5cf03ad8ab3",
+        "dfe29505f66faf25b7b37a593fa3786f78cc1a29b42e6f82f1fead30ee9971dc",
     ),
 }
 
