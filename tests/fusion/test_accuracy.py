@@ -27,6 +27,7 @@ Shrinking is off: one example costs 15-20 s, so the first failing example is rep
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from types import ModuleType
 from typing import Any
@@ -45,7 +46,8 @@ TOOL = PROJECT_ROOT / "tools" / "accuracy_table.py"
 #: RMSE over a handful of rows; measured 88-93 % with 9-10 % bursty loss on four or five boards].
 MIN_FINITE_SHARE = 0.5
 #: Examples per test: every example is a full 5-minute session (see the module docstring).
-EXAMPLES = 2
+#: One in ``make test`` (about 2 minutes on two cores); ``make accuracy`` draws more.
+EXAMPLES = int(os.environ.get("COXA_ACCURACY_EXAMPLES", "1"))
 
 
 def _load_tool() -> ModuleType:
