@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coxa.fusion import POINTER_MIN_KNEE_DEG, femur_from_shank_pointer, joint_angles_deg
-from coxa.fusion._angles import room_pelvis_wxyz
+from coxa.fusion._angles import joint_angles_from_columns_deg, room_pelvis_wxyz
 from coxa.geometry import (
     HIP_ANGLE_NAMES,
     KNEE_ANGLE_NAMES,
@@ -351,6 +351,37 @@ def test_fused_angles_equal_the_geometry_definitions(
         assert fused[name].shape == (m,)
         np.testing.assert_array_equal(np.isnan(fused[name]), np.isnan(column), err_msg=name)
         np.testing.assert_allclose(fused[name], column, atol=1e-9, err_msg=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    m=st.integers(0, 30),
+    present=st.lists(st.booleans(), min_size=5, max_size=5),
+    extra_columns=st.integers(0, 2),
+)
+def test_angles_from_columns_equal_angles_from_segments(
+    seed: int, m: int, present: list[bool], extra_columns: int
+) -> None:
+    """The segments as the columns of one array, in any order and among unused columns (as the
+    fusion core holds them), give bit for bit the angles of the same segments by name."""
+    rng = np.random.default_rng(seed)
+    names = [name for name, here in zip(SEGMENT_NAMES, present, strict=True) if here]
+    order = rng.permutation(len(names) + extra_columns)
+    quat = rng.normal(size=(m, len(names) + extra_columns, 4))
+    quat /= np.linalg.norm(quat, axis=2, keepdims=True)
+    quat[rng.uniform(size=quat.shape[:2]) < 0.1] = np.nan
+    columns = np.full(len(SEGMENT_NAMES), -1, dtype=np.int64)
+    for name, column in zip(names, order, strict=False):
+        columns[SEGMENT_NAMES.index(name)] = column
+    facing = rng.uniform(-np.pi, np.pi, m)
+    by_name = joint_angles_deg(
+        {name: quat[:, columns[SEGMENT_NAMES.index(name)]] for name in names}, facing
+    )
+    from_columns = joint_angles_from_columns_deg(quat, columns, facing)
+    assert list(from_columns) == list(by_name)
+    for name, column in by_name.items():
+        np.testing.assert_array_equal(from_columns[name], column, err_msg=name)
 
 
 def test_pointer_femur_keeps_the_long_axis_and_faces_the_shank() -> None:

@@ -14,10 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from coxa.fusion import AngleTable, ClockSync, FusionCore, FusionParams, SampleBlock
+from coxa.fusion import (
+    AngleTable,
+    ClockState,
+    ClockSync,
+    FusionCore,
+    FusionParams,
+    SampleBlock,
+)
 from coxa.fusion._buffer import BoardBuffer
-from coxa.fusion._resample import resample_board
-from coxa.geometry import quat_slerp
+from coxa.fusion._resample import resample_board, resample_chunks
+from coxa.geometry import quat_multiply, quat_slerp
 from coxa.sources import ReceivedFrame
 from tests.fusion.conftest import (
     Radio,
@@ -420,6 +427,96 @@ def test_resampling_follows_its_rules(
     np.testing.assert_allclose(got.gyr_norm_rad_s, gyr_ref, atol=1e-12)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 120),
+    ends=st.lists(st.integers(1, 30), min_size=1, max_size=6),
+    hold_samples=st.sampled_from([0.0, 2.5]),
+)
+def test_chunks_resample_as_each_chunk_alone(
+    seed: int, n: int, ends: list[int], hold_samples: float
+) -> None:
+    """``resample_chunks`` (consecutive chunks of grid rows, each with its own clock map and
+    cutoff, times a mount rotation, into one column of the outputs) gives, bit for bit, what
+    ``resample_board`` gives chunk by chunk, times the mount, and the rows still below the
+    threshold; the other columns are not touched."""
+    rng = np.random.default_rng(seed)
+    seq = np.unique(rng.integers(0, 3 * n + 1, n))
+    block, gyr = block_of(seq)
+    quat = rng.normal(size=(seq.size, 4))
+    block = SampleBlock(
+        board_id=7,
+        seq=block.seq,
+        t_device_us=block.t_device_us,
+        t_rx_us=block.t_device_us + rng.integers(0, 20 * PERIOD_US, seq.size),
+        quat_wxyz=quat / np.linalg.norm(quat, axis=1, keepdims=True),
+        gyr_rad_s=gyr,
+        acc_m_s2=None,
+        flags=block.flags,
+    )
+    buffer = BoardBuffer(7)
+    buffer.add(block, gyr)
+    chunk_ends = np.cumsum(np.array(ends, dtype=np.int64))
+    m = int(chunk_ends[-1])
+    # Host grid over the samples and beyond; each chunk's map a little different (a map that
+    # moved as samples arrived), or not ready at all.
+    t_grid = 1_003_000.0 + np.sort(rng.uniform(-3.0, 3 * n + 3.0, m)) * PERIOD_US
+    maps = np.column_stack(
+        [
+            np.full(len(ends), 1_000_000.0),
+            rng.uniform(2_000.0, 4_000.0, len(ends)),
+            rng.uniform(-1e-4, 1e-4, len(ends)),
+        ]
+    )
+    if rng.uniform() < 0.1:
+        maps[0, 0] = np.nan
+    cutoffs = np.sort(
+        rng.choice(np.append(block.t_rx_us.astype(np.float64), np.inf), len(ends))
+        if n
+        else np.full(len(ends), np.inf)
+    )
+    mount = rng.normal(size=4)
+    mount /= np.linalg.norm(mount)
+    max_gap_us, hold_us, threshold = 3.0 * PERIOD_US, hold_samples * PERIOD_US, 60.0
+    quat_out = np.full((m, 3, 4), 7.0)
+    still_out = np.zeros((m, 3), dtype=np.bool_)
+    resample_chunks(
+        buffer,
+        maps,
+        chunk_ends,
+        cutoffs,
+        t_grid,
+        max_gap_us,
+        hold_us,
+        threshold,
+        mount,
+        1,
+        quat_out,
+        still_out,
+    )
+    start = 0
+    for clock_map, end, cutoff in zip(maps, chunk_ends, cutoffs, strict=True):
+        clock = ClockSync()
+        if not np.isnan(clock_map[0]):
+            clock.restore(
+                ClockState(
+                    np.zeros(0, dtype=np.int64),
+                    np.zeros(0, dtype=np.int64),
+                    np.zeros(0, dtype=np.int64),
+                    int(clock_map[0]),
+                    float(clock_map[1]),
+                    float(clock_map[2]),
+                )
+            )
+        alone = resample_board(buffer, clock, t_grid[start:end], cutoff, max_gap_us, hold_us)
+        np.testing.assert_array_equal(quat_out[start:end, 1], quat_multiply(alone.quat_wxyz, mount))
+        np.testing.assert_array_equal(still_out[start:end, 1], alone.gyr_norm_rad_s < threshold)
+        start = int(end)
+    assert np.all(quat_out[:, [0, 2]] == 7.0)
+    assert not np.any(still_out[:, [0, 2]])
+
+
 def test_resampling_an_empty_buffer_gives_empty_rows() -> None:
     clock = ClockSync()
     got = resample_board(BoardBuffer(7), clock, np.arange(3.0), np.inf, 1e6, 1e6)
@@ -532,3 +629,38 @@ def test_late_count_does_not_depend_on_the_split() -> None:
     core = FusionCore(sim_session("clean").rec.segments_by_board, FusionParams.offline())
     feed_frames(core, [frames])
     assert core.stats.late[board_id] == held_samples
+
+
+def late_backfill(delay_s: float) -> tuple[list[ReceivedFrame], int, int]:
+    """The clean session with four frames of one board, after the live core has calibrated,
+    held back and delivered ``delay_s`` later: the frames, the board and the samples held."""
+    session = sim_session("clean")
+    board_id = next(iter(session.rec.segments_by_board))
+    own = [i for i, f in enumerate(session.frames) if f.frame.board_id == board_id]
+    held = own[-60:-56]
+    release_us = session.frames[held[-1]].t_rx_us + round(delay_s * 1e6)
+    assert release_us < session.frames[-1].t_rx_us
+    held_samples = sum(len(session.frames[j].frame.flags) for j in held)
+    frames = [f for i, f in enumerate(session.frames) if i not in held]
+    at = next(i for i, f in enumerate(frames) if f.t_rx_us >= release_us)
+    backfill = [
+        ReceivedFrame(t_rx_us=frames[at].t_rx_us, frame=session.frames[j].frame) for j in held
+    ]
+    return frames[:at] + backfill + frames[at:], board_id, held_samples
+
+
+@pytest.mark.parametrize(("delay_s", "expired"), [(2.0, True), (0.2, False)])
+def test_backfill_behind_the_output_is_counted_expired(delay_s: float, expired: bool) -> None:
+    """Live: frames backfilled 2 s late, when the output has passed them, are late and expired
+    (dropped: they can no longer change a row), not missing; backfilled 0.2 s late, inside the
+    buffers' reach (1.25 s behind the output), they are late only."""
+    frames, board_id, held_samples = late_backfill(delay_s)
+    core = FusionCore(sim_session("clean").rec.segments_by_board, FusionParams())
+    feed_frames(core, [frames[i : i + 5] for i in range(0, len(frames), 5)])
+    assert core.calibration is not None
+    assert core.stats.late[board_id] == held_samples
+    assert core.stats.expired[board_id] == (held_samples if expired else 0)
+    assert core.stats.missing[board_id] == 0
+    assert core.stats.duplicates[board_id] == 0
+    others = [b for b in core.segments_by_board if b != board_id]
+    assert all(core.stats.expired[b] == 0 for b in others)

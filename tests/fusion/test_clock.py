@@ -16,6 +16,7 @@ point, and the mean receive delay is 0.5-4 ms (plus spikes) above the floor.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coxa.fusion import ClockParams, ClockSync
+from coxa.fusion._clock import device_us
 from coxa.geometry import FloatArray
 
 PERIOD_US = 5_000
@@ -307,3 +309,65 @@ def test_negative_device_times_use_floor_windows() -> None:
     clock.update(t_device, t_device + 7_000)
     np.testing.assert_array_equal(clock.snapshot().window_index, [-2, -1, 0, 1])
     assert clock.offset_us == 7_000.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(link=links(), data=st.data())
+def test_update_until_is_update_cutoff_by_cutoff(link: Link, data: st.DataObject) -> None:
+    """Samples added in steps of receive time (``update_until``) leave the map, after every
+    step, bit for bit where ``update`` with each step's samples leaves it (a short history, so
+    windows are forgotten on the way); samples after the last cutoff stay out."""
+    params = ClockParams(history_windows=data.draw(st.integers(1, 40), label="history"))
+    n = link.t_rx_us.size
+    first = data.draw(st.integers(0, n), label="given_before")
+    lo, hi = float(link.t_rx_us[0]) - 1e6, float(link.t_rx_us[-1]) + 1e6
+    cutoffs = sorted(
+        data.draw(
+            st.lists(st.floats(lo, hi) | st.just(np.inf), min_size=1, max_size=10),
+            label="cutoffs",
+        )
+    )
+    stepped, reference = ClockSync(params), ClockSync(params)
+    for clock in (stepped, reference):
+        clock.update(link.t_device_us[:first], link.t_rx_us[:first])
+    t_dev, t_rx = link.t_device_us[first:], link.t_rx_us[first:]
+    maps, added = stepped.update_until(t_dev, t_rx, np.array(cutoffs))
+    previous = -np.inf
+    for clock_map, cutoff in zip(maps, cutoffs, strict=True):
+        step = (t_rx > previous) & (t_rx <= cutoff)
+        reference.update(t_dev[step], t_rx[step])
+        state = reference.snapshot()
+        t_ref = np.nan if state.t_ref_device_us is None else float(state.t_ref_device_us)
+        np.testing.assert_array_equal(clock_map, [t_ref, state.offset_us, state.drift])
+        if reference.ready:
+            t_host = link.t_host_true_us[:50]
+            np.testing.assert_array_equal(
+                [device_us(clock_map.tolist(), t) for t in t_host.tolist()],
+                reference.to_device_us(t_host),
+            )
+        previous = cutoff
+    assert added == int(np.count_nonzero(t_rx <= cutoffs[-1]))
+    for got, expected in zip(
+        dataclasses.astuple(stepped.snapshot()),
+        dataclasses.astuple(reference.snapshot()),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_update_until_refuses_unsorted_receive_times() -> None:
+    clock = ClockSync()
+    with pytest.raises(ValueError, match="non-decreasing"):
+        clock.update_until(
+            np.array([0, 5_000], dtype=np.int64),
+            np.array([9_000, 8_000], dtype=np.int64),
+            np.array([10_000.0]),
+        )
+    assert not clock.ready
+    maps, added = clock.update_until(
+        np.array([0, 5_000], dtype=np.int64),
+        np.array([9_000, 8_000], dtype=np.int64),
+        np.array([8_500.0]),
+    )
+    assert added == 0  # the first sample is after the cutoff: nothing to merge, nothing checked
+    assert np.isnan(maps[0, 0])

@@ -204,7 +204,7 @@ def test_the_table_has_every_row_with_finite_positive_numbers(report: Any, sessi
     for row in report.rows:
         assert f"| {row.item} | {row.measurement} | {row.value} |" in text
     items = [row.item for row in report.rows]
-    assert items == ["1", "1", "2", "2", "3", "3", "4", "4", "4", "5", "5"]
+    assert items == ["1", "1", "1", "2", "2", "2", "3", "3", "4", "4", "4", "4", "5", "5"]
     data = report.data
     offline = data["offline"]
     assert offline.rows > 0
@@ -215,14 +215,22 @@ def test_the_table_has_every_row_with_finite_positive_numbers(report: Any, sessi
     reference = data["reference"]
     if importlib.util.find_spec("qmt") is not None:
         assert _finite_positive(reference.rate)
+        assert _finite_positive(reference.cpu_rate)
         assert 0 < reference.measured_board_samples <= reference.requested_board_samples
-        assert "x" in report.rows[3].ratio
+        assert "x" in report.rows[4].ratio
+        assert "x" in report.rows[5].ratio
     live = data["live"]
     assert live.calls == 1500
     assert live.warmup_calls < live.calls
     assert live.rows > 0
     for ms in (*live.latency_ms, *live.rows_latency_ms, live.calibration_max_ms):
         assert _finite_positive(ms)
+    # CPU time is never more than wall time (both clocks read around each call); a call that
+    # returns before the CPU clock ticks may read 0.
+    assert 0 <= live.cpu_latency_ms[0] <= live.latency_ms[0]
+    assert 0 < live.cpu_latency_ms[2] <= live.latency_ms[2]
+    assert list(data["load"]) == ["start", "offline", "reference", "live", "end"]
+    assert all(math.isfinite(value) and value >= 0 for value in data["load"].values())
     assert live.samples_per_board_per_call == pytest.approx(4.0, rel=0.05)
     memory = data["memory"]
     assert memory.simulated_s == pytest.approx(10.0)
@@ -242,7 +250,7 @@ def test_the_core_runs_on_the_opensense_file_in_the_smoke_run(report: Any) -> No
     assert result.core_rows > 0
     assert _finite_positive(result.core_rate)
     assert result.ik_skipped.startswith("not requested")
-    assert report.rows[4].value.startswith("skipped: not requested")
+    assert report.rows[6].value.startswith("skipped: not requested")
 
 
 def test_the_json_holds_the_raw_results(report: Any, session: Any, tmp_path: Path) -> None:

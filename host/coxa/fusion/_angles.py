@@ -184,20 +184,22 @@ def _neutral(args: FloatArray, atan_rows: range, asin_rows: range, k: int) -> No
 @numba.njit(cache=True, nogil=True)
 def _joint_angle_arguments(
     quat: FloatArray,
-    present: NDArray[np.bool_],
+    columns: NDArray[np.int64],
     cos_half_facing: FloatArray,
     sin_half_facing: FloatArray,
     args: FloatArray,
 ) -> None:
     """Arguments of every angle of every row into ``args`` (rows ``_Y_ATAN + i`` and
     ``_X_ATAN + i``: ``atan2`` of angle ``i`` of ``_ATAN_ROWS``; row ``_S_ASIN + i``: ``asin``
-    of angle ``i`` of ``_ASIN_ROWS``); zero angles for absent segments."""
+    of angle ``i`` of ``_ASIN_ROWS``); zero angles for absent segments. ``quat`` has shape
+    ``(m, n, 4)``; ``columns`` holds the column of each of ``_SEGMENTS`` there (-1: absent)."""
     y, x, s = _Y_ATAN, _X_ATAN, _S_ASIN
+    cp = columns[0]
     for k in range(cos_half_facing.size):
         # The room pelvis: Rz(facing) ⊗ neutral (room_pelvis_wxyz).
         ref = _multiply(cos_half_facing[k], 0.0, 0.0, sin_half_facing[k], *_NEUTRAL)
-        if present[0]:
-            pelvis = (quat[0, k, 0], quat[0, k, 1], quat[0, k, 2], quat[0, k, 3])
+        if cp >= 0:
+            pelvis = (quat[k, cp, 0], quat[k, cp, 1], quat[k, cp, 2], quat[k, cp, 3])
             a = _cardan_arguments(*_relative(*ref, *pelvis))
             args[y, k], args[x, k], args[s, k] = a[0], a[1], a[2]
             args[y + 1, k], args[x + 1, k] = a[3], a[4]
@@ -207,17 +209,19 @@ def _joint_angle_arguments(
         for leg in range(2):
             i = 2 + 5 * leg
             j = 1 + 2 * leg
-            if not present[1 + leg]:
+            cf = columns[1 + leg]
+            ct = columns[3 + leg]
+            if cf < 0:
                 _neutral(args, range(i, i + 5), range(j, j + 2), k)
                 continue
-            f = (quat[1 + leg, k, 0], quat[1 + leg, k, 1], quat[1 + leg, k, 2], quat[1 + leg, k, 3])
+            f = (quat[k, cf, 0], quat[k, cf, 1], quat[k, cf, 2], quat[k, cf, 3])
             a = _cardan_arguments(*_relative(*ref, *f))
             args[y + i, k], args[x + i, k], args[s + j, k] = a[0], a[1], a[2]
             args[y + i + 1, k], args[x + i + 1, k] = a[3], a[4]
-            if not present[3 + leg]:
+            if ct < 0:
                 _neutral(args, range(i + 2, i + 5), range(j + 1, j + 2), k)
                 continue
-            t = (quat[3 + leg, k, 0], quat[3 + leg, k, 1], quat[3 + leg, k, 2], quat[3 + leg, k, 3])
+            t = (quat[k, ct, 0], quat[k, ct, 1], quat[k, ct, 2], quat[k, ct, 3])
             a = _cardan_arguments(*_relative(*f, *t))
             args[y + i + 2, k], args[x + i + 2, k], args[s + j + 1, k] = a[0], a[1], a[2]
             args[y + i + 3, k], args[x + i + 3, k] = a[3], a[4]
@@ -307,24 +311,48 @@ def joint_angles_deg(
     if facing.ndim != 1:
         raise ValueError(f"facing_rad must have shape (m,), got {facing.shape}")
     m = facing.size
-    quat = np.empty((len(_SEGMENTS), m, 4))
-    present = np.zeros(len(_SEGMENTS), dtype=np.bool_)
-    for name, value in segments.items():
+    quat = np.empty((m, len(segments), 4))
+    columns = np.full(len(_SEGMENTS), -1, dtype=np.int64)
+    for column, (name, value) in enumerate(segments.items()):
         i = _SEGMENT_INDEX.get(name)
         if i is None:
             raise ValueError(f"unknown segment {name!r}; expected one of {_SEGMENTS}")
         if value.shape != (m, 4):
             raise ValueError(f"segment {name!r} has shape {value.shape}, expected {(m, 4)}")
-        quat[i] = value
-        present[i] = True
+        quat[:, column] = value
+        columns[i] = column
+    return joint_angles_from_columns_deg(quat, columns, facing)
+
+
+def joint_angles_from_columns_deg(
+    quat_world_segment_wxyz: FloatArray, columns: NDArray[np.int64], facing_rad: FloatArray
+) -> dict[str, FloatArray]:
+    """:func:`joint_angles_deg` of segments held as the columns of one array (no copies).
+
+    Parameters
+    ----------
+    quat_world_segment_wxyz : ndarray, shape (m, n, 4)
+        Segment orientations in the common world frame, one segment per column.
+    columns : ndarray of int64, shape (5,)
+        Column of ``pelvis``, ``femur_r``, ``femur_l``, ``tibia_r`` and ``tibia_l`` (-1 where
+        absent), each in ``range(n)`` and none twice.
+    facing_rad : ndarray, shape (m,)
+        Room forward direction, rad.
+
+    Returns
+    -------
+    dict of str to ndarray, shape (m,)
+        As :func:`joint_angles_deg`.
+    """
+    m = facing_rad.size
     args = np.empty((_N_ARGS, m))
-    half = 0.5 * facing
-    _joint_angle_arguments(quat, present, np.cos(half), np.sin(half), args)
+    half = 0.5 * facing_rad
+    _joint_angle_arguments(quat_world_segment_wxyz, columns, np.cos(half), np.sin(half), args)
     from_atan = np.arctan2(args[_Y_ATAN:_X_ATAN], args[_X_ATAN:_S_ASIN])
     from_atan *= _ATAN_FACTORS
     from_asin = np.arcsin(args[_S_ASIN:])
     from_asin *= _ASIN_FACTORS
     return {
         name: from_atan[row] if is_atan else from_asin[row]
-        for name, is_atan, row in _columns(tuple(present.tolist()))
+        for name, is_atan, row in _columns(tuple((columns >= 0).tolist()))
     }

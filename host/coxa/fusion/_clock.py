@@ -18,6 +18,8 @@ few microseconds and an update of thousands costs little more than reading them.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import overload
 
@@ -95,17 +97,20 @@ class ClockState:
 def _merge(
     t_device_us: Int64Array,
     t_rx_us: Int64Array,
+    start: int,
+    stop: int,
     window_us: int,
     index: Int64Array,
     t_env: Int64Array,
     delay: Int64Array,
     n: int,
 ) -> tuple[int, bool]:
-    """Merge samples into the envelope arrays (sorted by window, capacity ``index.size``) in
-    place; return the new number of windows and whether any envelope point changed."""
+    """Merge samples ``start:stop`` into the envelope arrays (sorted by window, capacity
+    ``index.size``) in place; return the new number of windows and whether any envelope point
+    changed."""
     capacity = index.size
     changed = False
-    for i in range(t_device_us.size):
+    for i in range(start, stop):
         t = t_device_us[i]
         d = t_rx_us[i] - t
         w = t // window_us
@@ -179,6 +184,25 @@ def _fit(t_env: Int64Array, delay: Int64Array, n: int, min_span_us: float) -> tu
             h -= 1
         hull[h] = i
         h += 1
+    # Each edge's cost from the sums of the points first (O(1) per edge), then the summed cost
+    # of only the edges that can be the best within the rounding of both (in order, so ties
+    # go to the first edge as in a plain scan of every edge's summed cost).
+    sum_x = sum_y = sum_abs_x = sum_abs_y = 0.0
+    for i in range(n):
+        sum_x += x[i]
+        sum_y += y[i]
+        sum_abs_x += abs(x[i])
+        sum_abs_y += abs(y[i])
+    least = np.inf
+    bound = 0.0
+    for k in range(h - 1):
+        a, b = hull[k], hull[k + 1]
+        slope = (y[b] - y[a]) / (x[b] - x[a])
+        intercept = y[a] - slope * x[a]
+        least = min(least, sum_y - (n * intercept + slope * sum_x))
+        size = sum_abs_y + n * abs(intercept) + abs(slope) * sum_abs_x
+        bound = max(bound, 8.0 * (n + 4) * 2.0**-52 * size)
+    threshold = least + 2.0 * bound
     best_cost = np.inf
     best_intercept = y_min
     best_slope = 0.0
@@ -186,6 +210,8 @@ def _fit(t_env: Int64Array, delay: Int64Array, n: int, min_span_us: float) -> tu
         a, b = hull[k], hull[k + 1]
         slope = (y[b] - y[a]) / (x[b] - x[a])
         intercept = y[a] - slope * x[a]
+        if sum_y - (n * intercept + slope * sum_x) > threshold:
+            continue
         cost = 0.0
         for i in range(n):
             cost += y[i] - (intercept + slope * x[i])
@@ -194,6 +220,53 @@ def _fit(t_env: Int64Array, delay: Int64Array, n: int, min_span_us: float) -> tu
             best_intercept = intercept
             best_slope = slope
     return float(best_intercept), float(best_slope)
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge_until(
+    t_device_us: Int64Array,
+    t_rx_us: Int64Array,
+    cutoffs_us: FloatArray,
+    window_us: int,
+    index: Int64Array,
+    t_env: Int64Array,
+    delay: Int64Array,
+    n: int,
+    min_span_us: float,
+    maps: FloatArray,
+) -> tuple[int, int]:
+    """For each cutoff in turn (non-decreasing), merge the samples received after the previous
+    one and by it (``t_rx_us`` non-decreasing), refit when an envelope point changed, and write
+    the map into ``maps`` (row ``j``: ``t_ref_device_us``, ``offset_us``, ``drift``; its first
+    row holds the map before on entry). Return the new number of windows and the number of
+    samples merged (-1, merging none, when the receive times up to the first one after the
+    last cutoff are not sorted)."""
+    # The samples to merge (sorted, checked before any is merged; the rest is checked when
+    # its turn comes).
+    last = cutoffs_us[cutoffs_us.size - 1]
+    stop = 0
+    while stop < t_rx_us.size and t_rx_us[stop] <= last:
+        if stop > 0 and t_rx_us[stop] < t_rx_us[stop - 1]:
+            return n, -1
+        stop += 1
+    if stop < t_rx_us.size and stop > 0 and t_rx_us[stop] < t_rx_us[stop - 1]:
+        return n, -1
+    t_ref, offset, drift = maps[0, 0], maps[0, 1], maps[0, 2]
+    i = 0
+    for j in range(cutoffs_us.size):
+        cutoff = cutoffs_us[j]
+        end = i
+        while end < stop and t_rx_us[end] <= cutoff:
+            end += 1
+        n, changed = _merge(t_device_us, t_rx_us, i, end, window_us, index, t_env, delay, n)
+        i = end
+        if changed:
+            offset, drift = _fit(t_env, delay, n, min_span_us)
+            t_ref = float(t_env[0])
+        maps[j, 0] = t_ref
+        maps[j, 1] = offset
+        maps[j, 2] = drift
+    return n, i
 
 
 class ClockSync:
@@ -251,10 +324,80 @@ class ClockSync:
         if t_dev.size == 0:
             return
         self._n, changed = _merge(
-            t_dev, t_rx, self._window_us, self._index, self._t_env, self._delay, self._n
+            t_dev,
+            t_rx,
+            0,
+            t_dev.size,
+            self._window_us,
+            self._index,
+            self._t_env,
+            self._delay,
+            self._n,
         )
         if changed:
             self._refit()
+
+    def update_until(
+        self, t_device_us: Int64Array, t_rx_us: Int64Array, cutoffs_us: FloatArray
+    ) -> tuple[FloatArray, int]:
+        """Add samples in steps of receive time and return the map after each step.
+
+        Step ``j`` adds the samples received after ``cutoffs_us[j - 1]`` and by
+        ``cutoffs_us[j]``; the result is the same as calling :meth:`update` with each step's
+        samples in turn. Samples received after the last cutoff are not added: they are the
+        tail from the returned count on.
+
+        Parameters
+        ----------
+        t_device_us, t_rx_us : ndarray of int64, shape (n,)
+            As in :meth:`update`, ``t_rx_us`` non-decreasing.
+        cutoffs_us : ndarray, shape (k,)
+            Receive-time cutoffs, microseconds, non-decreasing.
+
+        Returns
+        -------
+        maps : ndarray, shape (k, 3)
+            After each step: ``t_ref_device_us``, ``offset_us`` and ``drift`` of the map (see
+            the class notes; NaN while no sample has been seen), for :func:`device_us`.
+        added : int
+            Number of samples added (the first ones).
+
+        Raises
+        ------
+        ValueError
+            If ``t_rx_us`` is not sorted (as far as the samples added and the first one after
+            them), or the arrays are not of one 1-d shape.
+        """
+        t_dev = np.asarray(t_device_us, dtype=np.int64)
+        t_rx = np.asarray(t_rx_us, dtype=np.int64)
+        if t_dev.ndim != 1 or t_dev.shape != t_rx.shape:
+            raise ValueError(
+                f"t_device_us {t_dev.shape} and t_rx_us {t_rx.shape} must be equal 1-d shapes"
+            )
+        cutoffs = np.asarray(cutoffs_us, dtype=np.float64)
+        maps = np.empty((max(1, cutoffs.size), 3))
+        t_ref = math.nan if self._t_ref is None else float(self._t_ref)
+        maps[0] = (t_ref, self.offset_us, self.drift)
+        if cutoffs.size == 0:
+            return maps[:0], 0
+        self._n, added = _merge_until(
+            t_dev,
+            t_rx,
+            cutoffs,
+            self._window_us,
+            self._index,
+            self._t_env,
+            self._delay,
+            self._n,
+            self._min_span_us,
+            maps,
+        )
+        if added < 0:
+            raise ValueError("t_rx_us must be non-decreasing")
+        t_ref, self.offset_us, self.drift = (float(v) for v in maps[-1])
+        if not math.isnan(t_ref):
+            self._t_ref = int(t_ref)
+        return maps, added
 
     def _refit(self) -> None:
         self.offset_us, self.drift = _fit(self._t_env, self._delay, self._n, self._min_span_us)
@@ -304,3 +447,11 @@ class ClockSync:
         self._t_ref = state.t_ref_device_us
         self.offset_us = state.offset_us
         self.drift = state.drift
+
+
+def device_us(clock_map: Sequence[float], t_host_us: float) -> float:
+    """Device time of a host time under one map of :meth:`ClockSync.update_until`
+    (``t_ref_device_us``, ``offset_us``, ``drift``; the arithmetic of
+    :meth:`ClockSync.to_device_us`), microseconds."""
+    t_ref, offset_us, drift = clock_map
+    return t_ref + (t_host_us - t_ref - offset_us) / (1.0 + drift)

@@ -14,13 +14,14 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from coxa.body import SegmentName
-from coxa.fusion._angles import joint_angles_deg
+from coxa.fusion._angles import joint_angles_from_columns_deg
 from coxa.fusion._buffer import BoardBuffer
 from coxa.fusion._calibration import (
     Calibration,
@@ -30,17 +31,16 @@ from coxa.fusion._calibration import (
     calibrate,
     reuse_calibration,
 )
-from coxa.fusion._clock import ClockParams, ClockSync
+from coxa.fusion._clock import ClockParams, ClockSync, device_us
 from coxa.fusion._heading import HeadingParams, HeadingState, correct_headings
 from coxa.fusion._refusion import RefusionParams, VqfRefusion
-from coxa.fusion._resample import resample_board
-from coxa.fusion._samples import SampleBlock
+from coxa.fusion._resample import resample_board, resample_chunks
+from coxa.fusion._samples import Int64Array, SampleBlock
 from coxa.fusion._table import AngleTable, HipReference
 from coxa.fusion._unpack import FrameUnpacker
 from coxa.geometry import (
     FloatArray,
     quat_conjugate,
-    quat_from_axis_angle,
     quat_multiply,
     quat_to_rotvec,
 )
@@ -48,7 +48,6 @@ from coxa.sources import ReceivedFrame
 
 _LOG = logging.getLogger(__name__)
 
-_UP = np.array([0.0, 0.0, 1.0])
 _ROLE_SEGMENTS: tuple[SegmentName, ...] = ("pelvis", "femur_r", "femur_l", "tibia_r", "tibia_l")
 
 
@@ -141,6 +140,10 @@ class FusionStats:
         Per board, samples inserted behind newer ones (backfill).
     missing : dict of int to int
         Per board, sequence numbers never received within the span seen so far.
+    expired : dict of int to int
+        Per board, new samples that arrived after the output had passed them (counted in
+        ``late`` too): they can no longer change any row, so they were dropped. A backfill
+        that comes later than the output latency shows here.
     empty_rows : dict of str to int
         Per segment, output rows without data (gaps).
     """
@@ -149,6 +152,7 @@ class FusionStats:
     duplicates: dict[int, int] = field(default_factory=dict[int, int])
     late: dict[int, int] = field(default_factory=dict[int, int])
     missing: dict[int, int] = field(default_factory=dict[int, int])
+    expired: dict[int, int] = field(default_factory=dict[int, int])
     empty_rows: dict[str, int] = field(default_factory=dict[str, int])
 
 
@@ -161,20 +165,101 @@ class _Rows:
     world: FloatArray
     facing_rad: FloatArray
 
-    @staticmethod
-    def empty(n_boards: int) -> _Rows:
-        return _Rows(np.zeros(0), np.zeros((0, n_boards, 4)), np.zeros(0))
 
-    @staticmethod
-    def concatenate(parts: list[_Rows]) -> _Rows:
-        return _Rows(
-            np.concatenate([p.t_us for p in parts]),
-            np.concatenate([p.world for p in parts]),
-            np.concatenate([p.facing_rad for p in parts]),
+class _RowQueue:
+    """Rows ``start:end`` of preallocated columns, appended at the back (moved to the front, or
+    the columns doubled, when full) and dropped from the front, so a row is copied a bounded
+    number of times on average.
+
+    Parameters
+    ----------
+    *empty : ndarray
+        An empty array per column, of the column's dtype and trailing shape.
+    """
+
+    def __init__(self, *empty: NDArray[Any]) -> None:
+        self.columns = list(empty)
+        self.start = 0
+        self.end = 0
+
+    def append(self, *values: NDArray[Any]) -> int:
+        """Append rows (one array per column); return the index of the first of them."""
+        first = self.reserve(values[0].shape[0])
+        for column, value in zip(self.columns, values, strict=True):
+            column[first : first + value.shape[0]] = value
+        return first
+
+    def reserve(self, m: int) -> int:
+        """Append ``m`` rows to be written by the caller; return the index of the first."""
+        held = self.end - self.start
+        capacity = self.columns[0].shape[0]
+        if self.end + m > capacity:
+            kept = slice(self.start, self.end)
+            if held + m <= capacity // 2:
+                for column in self.columns:
+                    column[:held] = column[kept]
+            else:
+                grown = max(held + m, 2 * capacity)
+                for i, column in enumerate(self.columns):
+                    new = np.empty((grown, *column.shape[1:]), dtype=column.dtype)
+                    new[:held] = column[kept]
+                    self.columns[i] = new
+            self.start, self.end = 0, held
+        self.end += m
+        return self.end - m
+
+
+class _PendingRows(_RowQueue):
+    """Offline rows held back until a re-anchoring (columns ``t_us``, ``world`` and
+    ``facing_rad`` of :class:`_Rows`)."""
+
+    def __init__(self, n_boards: int) -> None:
+        super().__init__(np.empty(0), np.empty((0, n_boards, 4)), np.empty(0))
+
+    @property
+    def t_us(self) -> FloatArray:
+        return self.columns[0]
+
+    @property
+    def world(self) -> FloatArray:
+        return self.columns[1]
+
+    @property
+    def facing_rad(self) -> FloatArray:
+        return self.columns[2]
+
+    def release(self, stop: int) -> _Rows:
+        """A copy of the rows from the front up to index ``stop``, which are then dropped."""
+        rows = slice(self.start, stop)
+        out = _Rows(self.t_us[rows].copy(), self.world[rows].copy(), self.facing_rad[rows].copy())
+        self.start = stop
+        return out
+
+
+class _Unfed(_RowQueue):
+    """Samples of a board not yet given to its clock map: device and receive times (us),
+    sorted by receive time (stably: the order of arrival among equal ones)."""
+
+    def __init__(self) -> None:
+        super().__init__(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+
+    def push(self, t_device_us: Int64Array, t_rx_us: Int64Array, rx_sorted: bool) -> None:
+        """Queue samples; ``rx_sorted``: whether ``t_rx_us`` is non-decreasing."""
+        t_rx = self.columns[1]
+        in_order = rx_sorted and (
+            self.end == self.start or int(t_rx_us[0]) >= int(t_rx[self.end - 1])
         )
+        self.append(t_device_us, t_rx_us)
+        if not in_order:
+            held = slice(self.start, self.end)
+            order = np.argsort(self.columns[1][held], kind="stable")
+            for column in self.columns:
+                column[held] = column[held][order]
 
-    def slice(self, start: int, stop: int) -> _Rows:
-        return _Rows(self.t_us[start:stop], self.world[start:stop], self.facing_rad[start:stop])
+    def samples(self) -> tuple[Int64Array, Int64Array]:
+        """The queued device and receive times."""
+        held = slice(self.start, self.end)
+        return self.columns[0][held], self.columns[1][held]
 
 
 class FusionCore:
@@ -220,13 +305,15 @@ class FusionCore:
         }
         self._buffers = {b: BoardBuffer(b) for b in self._boards}
         self._clocks = {b: ClockSync(self.params.clock) for b in self._boards}
-        # Samples not yet fed to their board's clock map: (device times, receive times), us.
-        self._unfed: dict[int, tuple[NDArray[np.int64], NDArray[np.int64]]] = {}
+        # Samples not yet fed to their board's clock map.
+        self._unfed = {b: _Unfed() for b in self._boards}
         self._last_quat: dict[int, tuple[int, int, FloatArray]] = {}
         self._seq_span: dict[int, tuple[int, int]] = {}
         self._unpacker = FrameUnpacker()
         self._refusions: dict[int, VqfRefusion] = {}
         self._refused_seq: dict[int, int] = {}
+        # Research mode: samples dropped behind the re-fusion (late, never in a buffer).
+        self._refusion_dropped: dict[int, int] = {}
         self.stats = FusionStats()
         self.calibration: Calibration | None = None
         self.calibration_error: CalibrationError | None = None
@@ -242,7 +329,7 @@ class FusionCore:
         self._search_from_us = -math.inf
         self._kept_from_us = -math.inf
         # Offline: rows held back until the next re-anchoring, and the time of the last one.
-        self._pending = _Rows.empty(len(self._boards))
+        self._pending = _PendingRows(len(self._boards))
         self._last_anchor_us = 0.0
         self._facing_rad = 0.0
         segments = set(self.segments_by_board.values())
@@ -299,34 +386,26 @@ class FusionCore:
             if block.board_id not in self._buffers:
                 self.stats.unknown_board_samples += block.n_samples
             return
-        if floor_us is not None and int(block.t_rx_us.min()) < floor_us:
+        summary = _summary(block.seq, block.t_rx_us)
+        if floor_us is not None and summary[2] < floor_us:
             # Blocks must come in receive order; an older receive time is clamped, not lost.
             _LOG.warning("board %d: receive times went backwards; clamped", block.board_id)
             block = replace(block, t_rx_us=np.maximum(block.t_rx_us, floor_us))
+            summary = _summary(block.seq, block.t_rx_us)
         if self.params.orientation == "vqf":
             refused = self._refuse(block)
             if refused is None:
                 return
             block = refused
+            summary = _summary(block.seq, block.t_rx_us)
+        seq_min, seq_max, _, rx_max, rx_sorted = summary
         gyr = block.gyr_rad_s if block.gyr_rad_s is not None else self._rates_from_quat(block)
         buffer = self._buffers[block.board_id]
         buffer.add(block, gyr)
-        unfed = self._unfed.get(block.board_id)
-        self._unfed[block.board_id] = (
-            (block.t_device_us, block.t_rx_us)
-            if unfed is None
-            else (
-                np.concatenate([unfed[0], block.t_device_us]),
-                np.concatenate([unfed[1], block.t_rx_us]),
-            )
-        )
-        lo, hi = self._seq_span.get(block.board_id, (int(block.seq.min()), int(block.seq.max())))
-        self._seq_span[block.board_id] = (
-            min(lo, int(block.seq.min())),
-            max(hi, int(block.seq.max())),
-        )
-        newest = int(block.t_rx_us.max())
-        self._t_rx_max = newest if self._t_rx_max is None else max(self._t_rx_max, newest)
+        self._unfed[block.board_id].push(block.t_device_us, block.t_rx_us, rx_sorted)
+        lo, hi = self._seq_span.get(block.board_id, (seq_min, seq_max))
+        self._seq_span[block.board_id] = (min(lo, seq_min), max(hi, seq_max))
+        self._t_rx_max = rx_max if self._t_rx_max is None else max(self._t_rx_max, rx_max)
 
     def _refuse(self, block: SampleBlock) -> SampleBlock | None:
         """Research mode: the block with its orientation re-fused from its raw samples; samples
@@ -339,7 +418,9 @@ class FusionCore:
         if last is not None and int(block.seq.min()) <= last:
             newer = block.seq > last
             dropped = int(np.count_nonzero(~newer))
-            self.stats.late[block.board_id] = self.stats.late.get(block.board_id, 0) + dropped
+            self._refusion_dropped[block.board_id] = (
+                self._refusion_dropped.get(block.board_id, 0) + dropped
+            )
             _LOG.info("board %d: %d samples behind the re-fusion dropped", block.board_id, dropped)
             if not np.any(newer):
                 return None
@@ -376,49 +457,75 @@ class FusionCore:
     def _feed_clocks(self, cutoff_us: float) -> None:
         """Feed every board's clock map the samples received by ``cutoff_us``, once each (the
         map depends only on the set of samples, not on how they were fed)."""
-        for board_id, (t_device_us, t_rx_us) in list(self._unfed.items()):
-            visible = t_rx_us <= cutoff_us
-            if not np.any(visible):
-                continue
-            self._clocks[board_id].update(t_device_us[visible], t_rx_us[visible])
-            if np.all(visible):
-                del self._unfed[board_id]
-            else:
-                self._unfed[board_id] = (t_device_us[~visible], t_rx_us[~visible])
+        self._feed_clocks_until(np.array([cutoff_us]))
+
+    def _feed_clocks_until(self, cutoffs_us: FloatArray) -> dict[int, FloatArray]:
+        """Feed every board's clock the samples received by each cutoff in turn (as
+        :meth:`_feed_clocks` cutoff by cutoff) and return the map after each: per board, shape
+        ``(k, 3)`` (:meth:`ClockSync.update_until`)."""
+        maps: dict[int, FloatArray] = {}
+        for board_id in self._boards:
+            unfed = self._unfed[board_id]
+            t_dev, t_rx = unfed.samples()
+            maps[board_id], added = self._clocks[board_id].update_until(t_dev, t_rx, cutoffs_us)
+            unfed.start += added
+        return maps
 
     def _advance(self, final: bool) -> AngleTable:
         tables: list[AngleTable] = []
         if self._t_rx_max is None:
             return AngleTable.empty(self.hip_reference)
-        while True:
-            if self.calibration is None:
-                assert self._next_attempt_us is not None
-                if not final and self._next_attempt_us >= self._t_rx_max:
-                    break
-                cutoff = math.inf if final else self._next_attempt_us
-                done = self._try_calibrate(cutoff, final)
-                self._next_attempt_us += self.params.calibration_every_s * 1e6
-                if not done:
-                    if final:
-                        break
-                    continue
-            assert self._next_row is not None
-            end_row = (self._next_row // self._chunk_rows + 1) * self._chunk_rows
-            cutoff = end_row * self._step_us + self.params.latency_ms * 1e3
-            if not final and cutoff >= self._t_rx_max:
+        while self.calibration is None:
+            assert self._next_attempt_us is not None
+            if not final and self._next_attempt_us >= self._t_rx_max:
                 break
-            if final:
-                last_us = self._newest_host_us()
-                end_row = min(end_row, math.floor(last_us / self._step_us) + 1)
-                if end_row <= self._next_row:
-                    break
-                cutoff = math.inf
-            tables.append(self._rows(self._next_row, end_row, cutoff))
-            self._next_row = end_row
-        if final and self._pending.t_us.size:
-            tables.append(self._table(self._pending))
-            self._pending = _Rows.empty(len(self._boards))
+            cutoff = math.inf if final else self._next_attempt_us
+            done = self._try_calibrate(cutoff, final)
+            self._next_attempt_us += self.params.calibration_every_s * 1e6
+            if not done and final:
+                break
+        if self.calibration is not None:
+            ends, cutoffs = self._final_chunks() if final else self._ready_chunks()
+            if ends:
+                tables.append(self._rows(ends, cutoffs))
+        if final and self._pending.end > self._pending.start:
+            tables.append(self._table(self._pending.release(self._pending.end)))
+        self._count()
         return AngleTable.concatenate(tables) if tables else AngleTable.empty(self.hip_reference)
+
+    def _ready_chunks(self) -> tuple[list[int], list[float]]:
+        """End rows and receive-time cutoffs of the chunks whose cutoff has passed (every frame
+        they may use has arrived)."""
+        assert self._next_row is not None
+        assert self._t_rx_max is not None
+        ends: list[int] = []
+        cutoffs: list[float] = []
+        row = self._next_row
+        while True:
+            end_row = (row // self._chunk_rows + 1) * self._chunk_rows
+            cutoff = end_row * self._step_us + self.params.latency_ms * 1e3
+            if cutoff >= self._t_rx_max:
+                return ends, cutoffs
+            ends.append(end_row)
+            cutoffs.append(cutoff)
+            row = end_row
+
+    def _final_chunks(self) -> tuple[list[int], list[float]]:
+        """At the end: the chunks up to the newest sample every board has, all data visible.
+        The first chunk is bounded with the clock maps as they are, the later ones with the
+        maps fed every sample."""
+        assert self._next_row is not None
+        ends: list[int] = []
+        row = self._next_row
+        while True:
+            end_row = (row // self._chunk_rows + 1) * self._chunk_rows
+            end_row = min(end_row, math.floor(self._newest_host_us() / self._step_us) + 1)
+            if end_row <= row:
+                return ends, [math.inf] * len(ends)
+            if not ends:
+                self._feed_clocks(math.inf)
+            ends.append(end_row)
+            row = end_row
 
     def _newest_host_us(self) -> float:
         newest = [
@@ -564,91 +671,207 @@ class FusionCore:
         for board_id, buffer in self._buffers.items():
             buffer.trim_before(self._clocks[board_id].to_device_us(horizon))
 
-    def _rows(self, row0: int, row1: int, cutoff_us: float) -> AngleTable:
+    def _rows(self, ends: list[int], cutoffs: list[float]) -> AngleTable:
+        """The rows of consecutive chunks (from ``_next_row`` to each end row, each with its
+        receive-time cutoff) in one pass: each chunk's rows are computed as if alone, with
+        the clock maps fed up to its cutoff."""
         assert self._heading is not None
-        self._feed_clocks(cutoff_us)
-        t_grid = np.arange(row0, row1, dtype=np.float64) * self._step_us
+        assert self._next_row is not None
+        row0 = self._next_row
+        cutoffs_us = np.array(cutoffs)
+        maps = self._feed_clocks_until(cutoffs_us)
+        t_grid = np.arange(row0, ends[-1], dtype=np.float64) * self._step_us
+        chunk_ends = np.array(ends, dtype=np.int64) - row0
         m = t_grid.size
-        resampled = np.empty((m, len(self._boards), 4))
-        gyr_norm = np.empty((m, len(self._boards)))
-        hold_us = self.params.hold_ms * 1e3
+        quat = np.empty((m, len(self._boards), 4))
+        still = np.empty((m, len(self._boards)), dtype=np.bool_)
         for column, board_id in enumerate(self._boards):
-            data = resample_board(
+            empty = resample_chunks(
                 self._buffers[board_id],
-                self._clocks[board_id],
+                maps[board_id],
+                chunk_ends,
+                cutoffs_us,
                 t_grid,
-                cutoff_us,
                 self.params.max_gap_ms * 1e3,
-                hold_us,
+                self.params.hold_ms * 1e3,
+                self.params.calibration.rest_gyr_rad_s,
+                self._mount_conj_stacked[column],
+                column,
+                quat,
+                still,
             )
-            resampled[:, column] = data.quat_wxyz
-            gyr_norm[:, column] = data.gyr_norm_rad_s
-        quat = quat_multiply(resampled, self._mount_conj_stacked)
-        still = gyr_norm < self.params.calibration.rest_gyr_rad_s  # NaN (no data) is not still
-        world, facing, anchor = correct_headings(
-            quat, still, self._roles, self._step_us * 1e-6, self.params.heading, self._heading
-        )
-        empty = np.count_nonzero(~np.isfinite(world[:, :, 0]), axis=0)
-        for column, board_id in enumerate(self._boards):
             segment = self.segments_by_board[board_id]
-            self.stats.empty_rows[segment] = self.stats.empty_rows.get(segment, 0) + int(
-                empty[column]
-            )
-        self._trim(t_grid[-1])
-        return self._release(_Rows(t_grid, world, facing), anchor)
+            self.stats.empty_rows[segment] = self.stats.empty_rows.get(segment, 0) + empty
+        # Offline (rows held for spreading), the rows go straight into the pending store.
+        held = self.params.spread_s > 0.0
+        first = self._pending.reserve(m) if held else 0
+        rows = slice(first, first + m)
+        if held:
+            self._pending.t_us[rows] = t_grid
+        world, facing, anchor = correct_headings(
+            quat,
+            still,
+            self._roles,
+            self._step_us * 1e-6,
+            self.params.heading,
+            self._heading,
+            quat_out=self._pending.world[rows] if held else None,
+            facing_out=self._pending.facing_rad[rows] if held else None,
+        )
+        self._trim(ends, maps)
+        self._next_row = ends[-1]
+        return self._release(_Rows(t_grid, world, facing), anchor, chunk_ends, first)
 
-    def _release(self, rows: _Rows, anchor_rad: FloatArray) -> AngleTable:
-        """The rows that are final: all of them live; offline, the rows up to the newest
-        re-anchoring, with its heading corrections (and the change of the facing direction)
-        spread back over the time since the previous one, and rows older than ``spread_s``
-        (the rest wait for the next re-anchoring). Spreading the facing assumes the athlete did
-        not turn around in the room before the rest; a turn would be spread over the set in the
-        room-referenced angles (femoral rotation without a pelvis board, pelvis rotation)."""
+    def _release(
+        self, rows: _Rows, anchor_rad: FloatArray, chunk_ends: Int64Array, first: int
+    ) -> AngleTable:
+        """The rows that are final: all of them live; offline, chunk by chunk, the rows up to
+        the newest re-anchoring, with its heading corrections (and the change of the facing
+        direction) spread back over the time since the previous one, and rows older than
+        ``spread_s`` (the rest wait for the next re-anchoring). Spreading the facing assumes
+        the athlete did not turn around in the room before the rest; a turn would be spread
+        over the set in the room-referenced angles (femoral rotation without a pelvis board,
+        pelvis rotation). Offline, ``rows`` are already in the pending store from index
+        ``first`` on."""
         spread_us = self.params.spread_s * 1e6
         if spread_us <= 0.0:
             return self._table(rows)
-        pending = _Rows.concatenate([self._pending, rows])
-        anchors = np.flatnonzero(np.any(anchor_rad != 0.0, axis=1)) + self._pending.t_us.size
-        corrections = anchor_rad[anchors - self._pending.t_us.size]
-        done = 0
-        for row, correction in zip(anchors.tolist(), corrections, strict=True):
-            t_anchor = float(pending.t_us[row])
-            since = self._last_anchor_us
-            before = float(pending.facing_rad[row - 1]) if row > 0 else self._facing_rad
-            facing_jump = math.remainder(float(pending.facing_rad[row]) - before, math.tau)
-            if t_anchor > since:
-                fraction = np.clip((pending.t_us[done:row] - since) / (t_anchor - since), 0.0, 1.0)
-                turn = quat_from_axis_angle(_UP, fraction[:, None] * correction[None, :])
-                pending.world[done:row] = quat_multiply(turn, pending.world[done:row])
-                pending.facing_rad[done:row] += fraction * facing_jump
-            self._last_anchor_us = t_anchor
-            done = row + 1
-        newest = float(pending.t_us[-1]) if pending.t_us.size else -math.inf
-        done = max(done, int(np.searchsorted(pending.t_us, newest - spread_us, side="right")))
-        self._pending = pending.slice(done, pending.t_us.size)
-        if done:
-            self._facing_rad = float(pending.facing_rad[done - 1])
-        return self._table(pending.slice(0, done))
+        pending = self._pending  # holds ``rows`` from index ``first`` on
+        released = pending.start
+        anchors = _nonzero_rows(anchor_rad).tolist()
+        chunk_start = 0
+        for chunk_end in chunk_ends.tolist():
+            # What the rows of this chunk release, as if it came alone.
+            done = pending.start
+            for row in (r for r in anchors if chunk_start <= r < chunk_end):
+                correction = anchor_rad[row]
+                row += first
+                t_anchor = float(pending.t_us[row])
+                since = self._last_anchor_us
+                before = (
+                    float(pending.facing_rad[row - 1]) if row > pending.start else self._facing_rad
+                )
+                facing_jump = math.remainder(float(pending.facing_rad[row]) - before, math.tau)
+                if t_anchor > since:
+                    span = slice(done, row)
+                    _spread(
+                        pending.t_us[span],
+                        since,
+                        t_anchor,
+                        correction,
+                        facing_jump,
+                        pending.world[span],
+                        pending.facing_rad[span],
+                    )
+                self._last_anchor_us = t_anchor
+                done = row + 1
+            stop = first + chunk_end
+            newest = float(pending.t_us[stop - 1])
+            old = pending.t_us[pending.start : stop]
+            done = max(
+                done,
+                pending.start + int(np.searchsorted(old, newest - spread_us, side="right")),
+            )
+            if done > pending.start:
+                self._facing_rad = float(pending.facing_rad[done - 1])
+            pending.start = done
+            chunk_start = chunk_end
+        stop, pending.start = pending.start, released
+        return self._table(pending.release(stop))
 
     def _table(self, rows: _Rows) -> AngleTable:
         segments = {self.segments_by_board[b]: rows.world[:, c] for c, b in enumerate(self._boards)}
         return AngleTable(
             t_us=rows.t_us,
-            angles_deg=joint_angles_deg(segments, rows.facing_rad),
+            angles_deg=joint_angles_from_columns_deg(rows.world, self._roles, rows.facing_rad),
             quat_world_segment_wxyz=segments,
             hip_reference=self.hip_reference,
         )
 
-    def _trim(self, t_last_us: float) -> None:
+    def _trim(self, ends: list[int], maps: dict[int, FloatArray]) -> None:
+        """Forget samples older than the buffers' reach before the last row of each chunk
+        (as trimming after each chunk with its clock map: the latest bound counts)."""
         keep_us = self.params.max_gap_ms * 1e3 + 1e6
+        t_host_us = [(end - 1) * self._step_us - keep_us for end in ends]
         for board_id, buffer in self._buffers.items():
-            buffer.trim_before(self._clocks[board_id].to_device_us(t_last_us - keep_us))
+            buffer.trim_before(max(map(device_us, maps[board_id].tolist(), t_host_us)))
+
+    def _count(self) -> None:
+        """Refresh the per-board counters of :attr:`stats`."""
+        for board_id, buffer in self._buffers.items():
             self.stats.duplicates[board_id] = buffer.duplicates
-            self.stats.late[board_id] = buffer.late
+            self.stats.late[board_id] = buffer.late + self._refusion_dropped.get(board_id, 0)
+            self.stats.expired[board_id] = buffer.expired
             lo, hi = self._seq_span.get(board_id, (0, -1))
             self.stats.missing[board_id] = max(
                 0, hi - lo + 1 - (buffer.received - buffer.duplicates)
             )
+
+
+@numba.njit(cache=True, nogil=True)
+def _summary(seq: Int64Array, t_rx_us: Int64Array) -> tuple[int, int, int, int, bool]:
+    """Smallest and largest sequence number and receive time of a block (not empty), and
+    whether its receive times are non-decreasing (one pass instead of five)."""
+    seq_min = seq_max = seq[0]
+    rx_min = rx_max = t_rx_us[0]
+    backwards = 0
+    for i in range(1, seq.size):
+        seq_min = min(seq_min, seq[i])
+        seq_max = max(seq_max, seq[i])
+        rx = t_rx_us[i]
+        backwards += rx < t_rx_us[i - 1]
+        rx_min = min(rx_min, rx)
+        rx_max = max(rx_max, rx)
+    return seq_min, seq_max, rx_min, rx_max, backwards == 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _nonzero_rows(values: FloatArray) -> Int64Array:
+    """Indices of the rows of a 2-d array with a non-zero entry."""
+    rows = np.empty(values.shape[0], dtype=np.int64)
+    count = 0
+    for k in range(values.shape[0]):
+        for b in range(values.shape[1]):
+            if values[k, b] != 0.0:
+                rows[count] = k
+                count += 1
+                break
+    return rows[:count].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def _spread(
+    t_us: FloatArray,
+    since_us: float,
+    anchor_us: float,
+    correction_rad: FloatArray,
+    facing_jump_rad: float,
+    quat_wxyz: FloatArray,
+    facing_rad: FloatArray,
+) -> None:
+    """Spread a re-anchoring's heading corrections back over rows (in place): each row's
+    segments (shape ``(m, n, 4)``) turned about the vertical by ``fraction * correction_rad``
+    and its facing moved by ``fraction * facing_jump_rad``, ``fraction`` rising linearly from 0
+    at ``since_us`` to 1 at ``anchor_us`` (clipped). The arithmetic of
+    ``quat_multiply(quat_from_axis_angle((0, 0, 1), angle), quat_wxyz)``."""
+    for k in range(quat_wxyz.shape[0]):
+        fraction = min(max((t_us[k] - since_us) / (anchor_us - since_us), 0.0), 1.0)
+        for b in range(quat_wxyz.shape[1]):
+            half = 0.5 * (fraction * correction_rad[b])
+            pw = math.cos(half)
+            s = math.sin(half)
+            px, py, pz = s * 0.0 / 1.0, s * 0.0 / 1.0, s * 1.0 / 1.0
+            qw, qx, qy, qz = (
+                quat_wxyz[k, b, 0],
+                quat_wxyz[k, b, 1],
+                quat_wxyz[k, b, 2],
+                quat_wxyz[k, b, 3],
+            )
+            quat_wxyz[k, b, 0] = pw * qw - px * qx - py * qy - pz * qz
+            quat_wxyz[k, b, 1] = pw * qx + px * qw + py * qz - pz * qy
+            quat_wxyz[k, b, 2] = pw * qy - px * qz + py * qw + pz * qx
+            quat_wxyz[k, b, 3] = pw * qz + px * qy - py * qx + pz * qw
+        facing_rad[k] += fraction * facing_jump_rad
 
 
 def _increasing(seq: NDArray[np.int64]) -> NDArray[np.bool_]:

@@ -22,6 +22,7 @@ The loop is sequential by nature, so it is compiled with numba; its whole state 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -106,14 +107,17 @@ class HeadingState:
         return HeadingState(self.heading_rad.copy(), self.rate_rad_s.copy(), self.scalars.copy())
 
 
-@numba.njit(cache=True, nogil=True)
-def _rz_times(h: float | FloatArray, q: FloatArray, out: FloatArray) -> None:
+@numba.njit(cache=True, nogil=True, inline="always")
+def _rz_times(h: float | FloatArray, quat: FloatArray, k: int, b: int, out: FloatArray) -> None:
+    """``Rz(h) ⊗ quat[k, b]`` into ``out[k, b]`` (indexed, not through row views, which cost
+    more than the arithmetic)."""
     c = math.cos(0.5 * h)
     s = math.sin(0.5 * h)
-    out[0] = c * q[0] - s * q[3]
-    out[1] = c * q[1] - s * q[2]
-    out[2] = c * q[2] + s * q[1]
-    out[3] = c * q[3] + s * q[0]
+    q0, q1, q2, q3 = quat[k, b, 0], quat[k, b, 1], quat[k, b, 2], quat[k, b, 3]
+    out[k, b, 0] = c * q0 - s * q3
+    out[k, b, 1] = c * q1 - s * q2
+    out[k, b, 2] = c * q2 + s * q1
+    out[k, b, 3] = c * q3 + s * q0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -121,9 +125,10 @@ def _wrap(angle: float) -> float:
     return math.atan2(math.sin(angle), math.cos(angle))
 
 
-@numba.njit(cache=True, nogil=True)
-def _azimuth_x(q: FloatArray) -> float:
-    w, x, y, z = q[0], q[1], q[2], q[3]
+@numba.njit(cache=True, nogil=True, inline="always")
+def _azimuth_x(q: FloatArray, k: int, b: int) -> float:
+    """Azimuth of the X axis of ``q[k, b]``, rad."""
+    w, x, y, z = q[k, b, 0], q[k, b, 1], q[k, b, 2], q[k, b, 3]
     return math.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
 
 
@@ -159,9 +164,14 @@ def _correct(
         all_still = True
         for b in range(n_boards):
             heading[b] += rate[b] * dt
-            _rz_times(heading[b], quat[k, b], quat_out[k, b])
-            q = quat_out[k, b]
-            upright = 2.0 * (q[2] * q[3] + q[0] * q[1])
+            _rz_times(heading[b], quat, k, b, quat_out)
+            q0, q1, q2, q3 = (
+                quat_out[k, b, 0],
+                quat_out[k, b, 1],
+                quat_out[k, b, 2],
+                quat_out[k, b, 3],
+            )
+            upright = 2.0 * (q2 * q3 + q0 * q1)
             if not (still[k, b] and upright >= cos_upright):
                 all_still = False
         scalars[1] += dt
@@ -172,22 +182,22 @@ def _correct(
         if do_anchor and scalars[0] >= rest_steps:
             scalars[0] = 0.0
             if pelvis >= 0:
-                facing = _azimuth_x(quat_out[k, pelvis])
+                facing = _azimuth_x(quat_out, k, pelvis)
             else:
                 sx = 0.0
                 sy = 0.0
                 for b in range(n_boards):
-                    a = _azimuth_x(quat_out[k, b])
+                    a = _azimuth_x(quat_out, k, b)
                     sx += math.cos(a)
                     sy += math.sin(a)
                 facing = math.atan2(sy, sx)
             for b in range(n_boards):
-                correction = _wrap(facing - _azimuth_x(quat_out[k, b]))
+                correction = _wrap(facing - _azimuth_x(quat_out, k, b))
                 anchor_out[k, b] = correction
                 heading[b] += correction
                 if do_rate and scalars[1] >= rate_min_s:
                     rate[b] += correction / scalars[1]
-                _rz_times(heading[b], quat[k, b], quat_out[k, b])
+                _rz_times(heading[b], quat, k, b, quat_out)
             scalars[1] = 0.0
             scalars[2] = facing
         if do_hinge:
@@ -196,21 +206,31 @@ def _correct(
                 t = roles[3 + leg]
                 if f < 0 or t < 0:
                     continue
-                qf = quat_out[k, f]
-                qt = quat_out[k, t]
-                if not (np.isfinite(qf[0]) and np.isfinite(qt[0])):
+                f0, f1, f2, f3 = (
+                    quat_out[k, f, 0],
+                    quat_out[k, f, 1],
+                    quat_out[k, f, 2],
+                    quat_out[k, f, 3],
+                )
+                t0, t1, t2, t3 = (
+                    quat_out[k, t, 0],
+                    quat_out[k, t, 1],
+                    quat_out[k, t, 2],
+                    quat_out[k, t, 3],
+                )
+                if not (np.isfinite(f0) and np.isfinite(t0)):
                     continue
                 # Knee axes (segment Z) and long axes (segment Y) in the common world.
-                zfx = 2.0 * (qf[1] * qf[3] + qf[0] * qf[2])
-                zfy = 2.0 * (qf[2] * qf[3] - qf[0] * qf[1])
-                ztx = 2.0 * (qt[1] * qt[3] + qt[0] * qt[2])
-                zty = 2.0 * (qt[2] * qt[3] - qt[0] * qt[1])
-                yf0 = 2.0 * (qf[1] * qf[2] - qf[0] * qf[3])
-                yf1 = 1.0 - 2.0 * (qf[1] * qf[1] + qf[3] * qf[3])
-                yf2 = 2.0 * (qf[2] * qf[3] + qf[0] * qf[1])
-                yt0 = 2.0 * (qt[1] * qt[2] - qt[0] * qt[3])
-                yt1 = 1.0 - 2.0 * (qt[1] * qt[1] + qt[3] * qt[3])
-                yt2 = 2.0 * (qt[2] * qt[3] + qt[0] * qt[1])
+                zfx = 2.0 * (f1 * f3 + f0 * f2)
+                zfy = 2.0 * (f2 * f3 - f0 * f1)
+                ztx = 2.0 * (t1 * t3 + t0 * t2)
+                zty = 2.0 * (t2 * t3 - t0 * t1)
+                yf0 = 2.0 * (f1 * f2 - f0 * f3)
+                yf1 = 1.0 - 2.0 * (f1 * f1 + f3 * f3)
+                yf2 = 2.0 * (f2 * f3 + f0 * f1)
+                yt0 = 2.0 * (t1 * t2 - t0 * t3)
+                yt1 = 1.0 - 2.0 * (t1 * t1 + t3 * t3)
+                yt2 = 2.0 * (t2 * t3 + t0 * t1)
                 cos_knee = yf0 * yt0 + yf1 * yt1 + yf2 * yt2
                 knee = math.acos(min(1.0, max(-1.0, cos_knee)))
                 weight = _ramp(knee, k0, k1) * (1.0 - _ramp(knee, k2, k3))
@@ -221,46 +241,13 @@ def _correct(
                 error = math.atan2(cross, dot)
                 horizontal = math.hypot(zfx, zfy) * math.hypot(ztx, zty)
                 heading[t] += gain * weight * horizontal * error
-                _rz_times(heading[t], quat[k, t], quat_out[k, t])
+                _rz_times(heading[t], quat, k, t, quat_out)
         facing_out[k] = scalars[2]
 
 
-def correct_headings(
-    quat_board_segment_wxyz: FloatArray,
-    still: NDArray[np.bool_],
-    roles: NDArray[np.int64],
-    dt_s: float,
-    params: HeadingParams,
-    state: HeadingState,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Run the heading correction over grid rows, updating ``state`` in place.
-
-    Parameters
-    ----------
-    quat_board_segment_wxyz : ndarray, shape (m, n_boards, 4)
-        Each segment's orientation in its board's own world frame (NaN where missing).
-    still : ndarray of bool, shape (m, n_boards)
-        Whether each board is still.
-    roles : ndarray of int64, shape (5,)
-        Board columns of pelvis, femur_r, femur_l, tibia_r, tibia_l (-1 if absent).
-    dt_s : float
-        Grid step, seconds.
-    params : HeadingParams
-    state : HeadingState
-
-    Returns
-    -------
-    quat_world_segment_wxyz : ndarray, shape (m, n_boards, 4)
-        Segments in the common world frame.
-    facing_rad : ndarray, shape (m,)
-        Facing direction (azimuth of the room's forward) at each row, rad.
-    anchor_rad : ndarray, shape (m, n_boards)
-        Heading correction of each board by re-anchoring at each row, rad (0 where none).
-    """
-    m = quat_board_segment_wxyz.shape[0]
-    out = np.empty_like(quat_board_segment_wxyz)
-    facing = np.empty(m)
-    anchor = np.zeros((m, quat_board_segment_wxyz.shape[1]))
+@functools.cache
+def _settings(params: HeadingParams, dt_s: float) -> FloatArray:
+    """The kernel's settings (read only)."""
     k0, k1, k2, k3 = np.radians(params.knee_weight_deg)
     settings = np.array(
         [
@@ -278,6 +265,53 @@ def correct_headings(
             float(params.hinge),
         ]
     )
+    settings.flags.writeable = False
+    return settings
+
+
+def correct_headings(
+    quat_board_segment_wxyz: FloatArray,
+    still: NDArray[np.bool_],
+    roles: NDArray[np.int64],
+    dt_s: float,
+    params: HeadingParams,
+    state: HeadingState,
+    *,
+    quat_out: FloatArray | None = None,
+    facing_out: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Run the heading correction over grid rows, updating ``state`` in place.
+
+    Parameters
+    ----------
+    quat_board_segment_wxyz : ndarray, shape (m, n_boards, 4)
+        Each segment's orientation in its board's own world frame (NaN where missing).
+    still : ndarray of bool, shape (m, n_boards)
+        Whether each board is still.
+    roles : ndarray of int64, shape (5,)
+        Board columns of pelvis, femur_r, femur_l, tibia_r, tibia_l (-1 if absent).
+    dt_s : float
+        Grid step, seconds.
+    params : HeadingParams
+    state : HeadingState
+    quat_out, facing_out : ndarray, optional
+        Where to write the first two results (shapes as returned, C-contiguous); new arrays
+        if omitted.
+
+    Returns
+    -------
+    quat_world_segment_wxyz : ndarray, shape (m, n_boards, 4)
+        Segments in the common world frame.
+    facing_rad : ndarray, shape (m,)
+        Facing direction (azimuth of the room's forward) at each row, rad.
+    anchor_rad : ndarray, shape (m, n_boards)
+        Heading correction of each board by re-anchoring at each row, rad (0 where none).
+    """
+    m = quat_board_segment_wxyz.shape[0]
+    out = np.empty_like(quat_board_segment_wxyz) if quat_out is None else quat_out
+    facing = np.empty(m) if facing_out is None else facing_out
+    anchor = np.zeros((m, quat_board_segment_wxyz.shape[1]))
+    settings = _settings(params, dt_s)
     _correct(
         np.ascontiguousarray(quat_board_segment_wxyz),
         np.ascontiguousarray(still),
