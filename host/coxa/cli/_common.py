@@ -69,7 +69,8 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> float:
+def positive_float(text: str) -> float:
+    """An argparse type: a number > 0."""
     try:
         value = float(text)
     except ValueError:
@@ -125,7 +126,7 @@ def add_sim_options(parser: argparse.ArgumentParser, *, session: bool) -> None:
     )
     group.add_argument(
         "--speed",
-        type=_positive,
+        type=positive_float,
         default=None,
         help="playback speed of the simulation (default: real time with the live panel, "
         "as fast as possible with --no-live)",
@@ -137,14 +138,17 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rig", default=None, help="rig of the catalog to stream from")
     parser.add_argument(
         "--duration",
-        type=_positive,
+        type=positive_float,
         default=None,
         metavar="S",
         help="stop after S seconds (default: Ctrl-C; a simulation: one set, or S)",
     )
-    parser.add_argument(
-        "--no-live", action="store_true", help="no live panel, just the summary at the end"
-    )
+    add_output_options(parser, "no live panel, just the summary at the end")
+
+
+def add_output_options(parser: argparse.ArgumentParser, no_live_help: str) -> None:
+    """``--no-live`` (with its meaning for this command) and ``--angles CSV``."""
+    parser.add_argument("--no-live", action="store_true", help=no_live_help)
     parser.add_argument(
         "--angles",
         type=Path,

@@ -12,19 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from coxa.capture import CaptureError
-from coxa.cli._common import CommandError
+from coxa.cli._common import CommandError, add_output_options, positive_float
 from coxa.cli._session import run_session
 from coxa.sources import ReplaySource
-
-
-def _speed(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0.0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text}")
-    return value
 
 
 def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -41,18 +31,12 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("capture", type=Path, metavar="CAPTURE", help="the .coxa file")
     parser.add_argument(
-        "--speed", type=_speed, default=None, help="playback speed factor (default: real time)"
-    )
-    parser.add_argument(
-        "--no-live", action="store_true", help="no live panel: as fast as possible, summary only"
-    )
-    parser.add_argument(
-        "--angles",
-        type=Path,
+        "--speed",
+        type=positive_float,
         default=None,
-        metavar="CSV",
-        help="write every row of joint angles to this CSV file",
+        help="playback speed factor (default: real time)",
     )
+    add_output_options(parser, "no live panel: as fast as possible, summary only")
     parser.set_defaults(handler=run)
 
 

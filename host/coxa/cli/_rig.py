@@ -190,7 +190,7 @@ def _create_ble(args: argparse.Namespace, catalog: Catalog) -> int:
     given = _assignments(args.assign)
     boards: list[RigBoard] = []
     for board in chosen:
-        advertised = _segment(board.segment) if board.segment else UNASSIGNED_SEGMENT
+        advertised = _segment(board.segment_hint) if board.segment_hint else UNASSIGNED_SEGMENT
         segment = given.get(board.board_id, advertised)
         if not args.yes and board.board_id not in given:
             if not asyncio.run(_ble_adapter.identify(board.address, _IDENTIFY_S)):

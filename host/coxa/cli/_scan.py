@@ -15,7 +15,7 @@ from coxa import wire
 from coxa.body import SEGMENT_OF_PLACEMENT
 from coxa.cli import _ble_adapter
 from coxa.cli._common import CommandError, add_sim_options, default_sim_boards
-from coxa.sources import UNASSIGNED_SEGMENT
+from coxa.sources import UNASSIGNED_SEGMENT, FoundBoard
 
 
 def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -33,16 +33,17 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=run)
 
 
-def found_boards(args: argparse.Namespace) -> list[_ble_adapter.FoundBoard]:
+def found_boards(args: argparse.Namespace) -> list[FoundBoard]:
     """The boards a scan finds (the simulated rig's with ``--sim``)."""
     if args.sim:
         placements = {segment: placement for placement, segment in SEGMENT_OF_PLACEMENT.items()}
         return [
-            _ble_adapter.FoundBoard(
-                board_id=board_id,
-                segment=placements.get(segment, UNASSIGNED_SEGMENT),  # pyright: ignore[reportCallIssue, reportArgumentType]
+            FoundBoard(
                 address=f"sim:{board_id:04X}",
+                board_id=board_id,
+                segment_hint=placements.get(segment, UNASSIGNED_SEGMENT),
                 rssi_dbm=math.nan,
+                name="",
             )
             for board_id, segment in default_sim_boards(args).items()
         ]
@@ -54,10 +55,10 @@ def found_boards(args: argparse.Namespace) -> list[_ble_adapter.FoundBoard]:
         raise CommandError(str(err), 1) from err
 
 
-def board_label(board: _ble_adapter.FoundBoard) -> str:
+def board_label(board: FoundBoard) -> str:
     """The board's advertised name (``cxTR1A2B``), or its id and placement."""
-    if board.segment in wire.SEGMENT_NAMES:
-        return wire.board_name(board.board_id, wire.segment_from_name(board.segment))
+    if board.segment_hint in wire.SEGMENT_NAMES:
+        return wire.board_name(board.board_id, wire.segment_from_name(board.segment_hint))
     return f"board {board.board_id:04X}"
 
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     for board in boards:
         rssi = "" if math.isnan(board.rssi_dbm) else f"{board.rssi_dbm:.0f} dBm"
         print(
-            f"  {board_label(board):<10} id {board.board_id:5d}  {board.segment:<10} "
+            f"  {board_label(board):<10} id {board.board_id:5d}  {board.segment_hint:<10} "
             f"{board.address:<20} {rssi}"
         )
     return 0

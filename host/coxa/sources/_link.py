@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import cast
 
 from coxa import wire
 from coxa.sources._frames import ReceivedFrame
@@ -42,8 +41,7 @@ class LinkDecoder:
     @property
     def lost_packets(self) -> int:
         """Packets the counter says were lost on the link."""
-        # wire.py is untyped (it runs on MicroPython too): its counter is an int.
-        return cast(int, self._reassembler.lost_packets)  # pyright: ignore[reportUnknownMemberType]
+        return self._reassembler.lost_packets
 
     def push(self, t_rx_us: int, packet: bytes) -> ReceivedFrame | None:
         """Feed one notification; return a data frame when one completes."""
