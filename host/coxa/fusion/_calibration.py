@@ -2,10 +2,13 @@
 
 1. **Static** (a standing rest, found automatically or at a given time): gravity in each sensor
    frame is the segment's long (Y) axis, and the pose is taken as neutral (every joint angle 0).
-2. **Functional** (the movement after the rest): each segment's medio-lateral (Z) axis is its
-   dominant rotation axis (:func:`coxa.fusion._axes.fit_segment_axis`): hip flexion for the thigh,
-   ankle flexion for the shank, tilt for the pelvis. Signs follow from anatomy: hips flex more than
-   they extend, knees flex and do not hyperextend, the pelvis tilts forward as the hips flex.
+2. **Functional** (the movement after the rest): the knee flexion axis of a thigh and shank pair
+   (:func:`coxa.fusion._hinge.fit_knee_hinge`); otherwise a segment's medio-lateral (Z) axis is
+   its dominant rotation axis (:func:`coxa.fusion._axes.fit_segment_axis`): hip flexion for the
+   thigh, ankle flexion for the shank, tilt for the pelvis. Signs follow from anatomy: hips flex
+   more than they extend, knees flex and do not hyperextend, the pelvis tilts forward as the hips
+   flex. When the pelvis both tilts and rolls (walking) and its roll follows the thighs' common
+   sideways lean, its axis comes from that lean instead (:func:`coxa.fusion._axes.fit_lean_axis`).
 3. **Headings**: every board's world frame is turned about the vertical so that its segment faces
    the common +X at the rest; boards need not share any heading reference.
 
@@ -23,7 +26,14 @@ from typing import Literal
 import numpy as np
 
 from coxa.body import SegmentName
-from coxa.fusion._axes import AxisFit, axis_fit, dominant_sign, fit_segment_axis
+from coxa.fusion._axes import (
+    AxisFit,
+    LeanFit,
+    axis_fit,
+    dominant_sign,
+    fit_lean_axis,
+    fit_segment_axis,
+)
 from coxa.fusion._hinge import fit_knee_hinge
 from coxa.geometry import (
     FloatArray,
@@ -36,7 +46,7 @@ from coxa.geometry import (
 
 _LOG = logging.getLogger(__name__)
 _Z = np.array([0.0, 0.0, 1.0])
-AxisMethod = Literal["knee hinge", "own axis"]
+AxisMethod = Literal["knee hinge", "own axis", "body lean"]
 
 
 class CalibrationError(ValueError):
@@ -96,6 +106,30 @@ class CalibrationParams:
     calibration_t_us : float or None
         Take the pose at this host time as the neutral pose (still or not, as OpenSense does)
         instead of an automatically found standing rest, microseconds.
+    lean_stride_s : tuple of float
+        Strides accepted as walking by the body-lean fit of the pelvis axis, shortest and
+        longest, seconds. Default (0.8, 2.5) [assumption]: cadences from about 150 down to 50
+        steps per minute (brisk to very slow walking); squat and lunge reps take 3-5 s.
+    lean_min_alternation : float
+        Autocorrelation of the thighs' pitch difference needed at one stride, and its negative
+        at half a stride, to take the movement as walking. Default 0.3 [assumption]: the
+        OpenSense walking example, with many turns, gives 0.54 and -0.76; the simulator's
+        exercise sessions give -0.01 to +0.85 at half the lag (no alternation).
+    max_lean_pitch_roll_r : float
+        The body-lean fit is used only when the thighs' stride-averaged common pitch and roll
+        correlate less than this in size. Default 0.5 [assumption]: when they move together the
+        pelvis's response to each cannot be told apart; turns and speed changes vary them
+        independently (-0.2 in the OpenSense walking example).
+    min_lean_roll_sd_deg : float
+        ... and only when the thighs' stride-averaged common roll varies at least this much,
+        degrees. Default 1 [assumption]: a few degrees of lean into each turn; the inclination
+        error of a board's filter is about 1.6 deg, but constant, so it does not vary.
+    min_lean_partial_r : float
+        ... and only when the pelvis's roll follows the thighs' common roll with at least this
+        partial correlation (their pitch held fixed). Default 0.5 [derived]: a 30 s window
+        averaged over 1-1.5 s strides leaves about 20-30 independent samples, so a correlation
+        arising by chance has an SD of about 0.2, and 0.5 is 2.5 SD (0.73 in the OpenSense
+        walking example).
     """
 
     rest_gyr_rad_s: float = 0.1
@@ -110,6 +144,11 @@ class CalibrationParams:
     rest_gap_turn_deg: float = 2.0
     rest_used_s: float = 5.0
     calibration_t_us: float | None = None
+    lean_stride_s: tuple[float, float] = (0.8, 2.5)
+    lean_min_alternation: float = 0.3
+    max_lean_pitch_roll_r: float = 0.5
+    min_lean_roll_sd_deg: float = 1.0
+    min_lean_partial_r: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -128,12 +167,14 @@ class SegmentCalibration:
         Rotation range of the functional movement about the found axis, degrees.
     planarity : float
         Share of the movement about that axis (1 = single-axis), or of the knee's relative
-        rotation about the knee axis for ``'knee hinge'``.
-    method : {'knee hinge', 'own axis'}
+        rotation about the knee axis for ``'knee hinge'``, or for ``'body lean'`` the partial
+        correlation of the pelvis's roll with the thighs' (:attr:`LeanFit.partial_r`).
+    method : {'knee hinge', 'own axis', 'body lean'}
         How the medio-lateral axis was found: the knee flexion axis from the thigh and shank
-        boards together (:func:`coxa.fusion._hinge.fit_knee_hinge`), or the segment's own
+        boards together (:func:`coxa.fusion._hinge.fit_knee_hinge`), the segment's own
         dominant rotation axis (:func:`coxa.fusion._axes.fit_segment_axis`; pelvis, or a thigh
-        or shank without its partner).
+        or shank without its partner), or, for the pelvis, the axis whose roll follows the
+        thighs' common sideways lean (:func:`coxa.fusion._axes.fit_lean_axis`).
     """
 
     segment: SegmentName
@@ -166,9 +207,10 @@ class Calibration:
         """One line per board and leg, for logs and the CLI."""
         lines = [f"standing rest {self.rest_t_us[0] / 1e6:.2f}-{self.rest_t_us[1] / 1e6:.2f} s"]
         for board_id, cal in sorted(self.boards.items(), key=lambda item: item[1].segment):
+            quality = "lean coupling r" if cal.method == "body lean" else "planarity"
             lines.append(
                 f"{cal.segment:8s} board {board_id:5d}: axis by {cal.method}, "
-                f"{cal.range_deg:5.1f} deg of movement, planarity {cal.planarity:.2f}"
+                f"{cal.range_deg:5.1f} deg of movement, {quality} {cal.planarity:.2f}"
             )
         for side, rms in sorted(self.knee_axis_rms_deg.items()):
             lines.append(f"knee {side}: thigh/shank axis agreement {rms:.1f} deg RMS")
@@ -219,6 +261,7 @@ def calibrate(
     movement: slice,
     rest_t_us: tuple[float, float],
     params: CalibrationParams,
+    rate_hz: float = 50.0,
 ) -> Calibration:
     """Calibrate every board from a standing rest and the movement after it.
 
@@ -231,6 +274,9 @@ def calibrate(
     rest_t_us : tuple of float
         Host times of the rest, for the record.
     params : CalibrationParams
+    rate_hz : float
+        Rows per second of the grid. Default 50 Hz, the default
+        ``FusionParams.calibration_rate_hz``.
 
     Raises
     ------
@@ -277,9 +323,11 @@ def calibrate(
             fits[tibia] = _signed(fits[tibia], -dominant_sign(fits[tibia].pitch_rad))
     pelvis = by_segment.get("pelvis")
     if pelvis is not None:
-        thighs = [fits[b].pitch_rad for s, b in by_segment.items() if s.startswith("femur")]
-        fits[pelvis] = _sign_pelvis(fit_segment_axis(moving[pelvis], long_axis[pelvis]), thighs)
-        methods[pelvis] = "own axis"
+        femurs = [b for s, b in by_segment.items() if s.startswith("femur")]
+        thighs = [(moving[b], long_axis[b], fits[b]) for b in femurs]
+        fits[pelvis], methods[pelvis] = _pelvis_axis(
+            moving[pelvis], long_axis[pelvis], thighs, params, rate_hz
+        )
     boards: dict[int, SegmentCalibration] = {}
     for board_id, data in inputs.items():
         fit = fits[board_id]
@@ -378,6 +426,58 @@ def _require(fit: AxisFit, min_range_deg: float, segment: str, what: str) -> Non
 
 def _signed(fit: AxisFit, sign: float) -> AxisFit:
     return fit if sign > 0 else fit.flipped()
+
+
+def _pelvis_axis(
+    quat_wxyz: FloatArray,
+    long_axis: FloatArray,
+    thighs: list[tuple[FloatArray, FloatArray, AxisFit]],
+    params: CalibrationParams,
+    rate_hz: float,
+) -> tuple[AxisFit, AxisMethod]:
+    """The pelvis's medio-lateral axis: from the body's sideways lean when both thighs are
+    calibrated and the movement is walking that supports it, else its own dominant rotation
+    axis."""
+    if len(thighs) == 2:
+        rolls = [
+            axis_fit(q, long, np.cross(long, fit.axis_sensor), 0.0).pitch_rad
+            for q, long, fit in thighs
+        ]
+        shortest_s, longest_s = params.lean_stride_s
+        lean = fit_lean_axis(
+            quat_wxyz,
+            long_axis,
+            np.vstack([fit.pitch_rad for _, _, fit in thighs]),
+            np.vstack(rolls),
+            (round(shortest_s * rate_hz), round(longest_s * rate_hz)),
+            params.lean_min_alternation,
+        )
+        if lean is not None:
+            supported = _lean_supported(lean, params)
+            _LOG.log(
+                logging.INFO if supported else logging.DEBUG,
+                "walking, stride %.2f s: pelvis roll follows the thighs' lean with partial r "
+                "%.2f, thigh lean SD %.1f deg, thigh pitch/roll r %.2f: %s",
+                lean.stride_rows / rate_hz,
+                lean.partial_r,
+                np.degrees(lean.roll_sd_rad),
+                lean.pitch_roll_r,
+                "pelvis axis from the lean" if supported else "not enough to find the pelvis axis",
+            )
+            if supported:
+                fit = axis_fit(quat_wxyz, long_axis, lean.axis_sensor, lean.partial_r)
+                return fit, "body lean"
+    own = fit_segment_axis(quat_wxyz, long_axis)
+    return _sign_pelvis(own, [fit.pitch_rad for _, _, fit in thighs]), "own axis"
+
+
+def _lean_supported(lean: LeanFit, params: CalibrationParams) -> bool:
+    """The thighs' lean varies apart from their pitch, and the pelvis's roll follows it."""
+    return (
+        abs(lean.pitch_roll_r) < params.max_lean_pitch_roll_r
+        and np.degrees(lean.roll_sd_rad) >= params.min_lean_roll_sd_deg
+        and lean.partial_r >= params.min_lean_partial_r
+    )
 
 
 def _sign_pelvis(pelvis: AxisFit, thigh_pitches: list[FloatArray]) -> AxisFit:
