@@ -18,6 +18,10 @@ Rules this module keeps (see ``docs/firmware.md`` and ``docs/protocol.md``):
   it is retried on the next pump and counted (``enomem``). A frame taken from the app is sent
   whole or, on a disconnection, lost as a frame (``frames_lost``); its samples stay in the
   board FIFO for the host's BACKFILL.
+* **Status read value.** The status characteristic's value (served by the stack without
+  the app) is the latest status frame: refreshed at start, by every :meth:`send_status`,
+  on each connection, on a new bond and when pairing mode opens or closes. GET_STATUS
+  answers with a status frame made at that moment.
 * **Pairing gate.** LE Secure Connections with bonding; secrets live in a small file
   (:class:`SecretStore`, path chosen by the caller). A control write counts as *trusted* when
   the link is encrypted and bonded with a bond accepted by this board, or while the board is
@@ -685,6 +689,7 @@ class BlePeripheral:
             self._seen_new_bond = self._irq_new_bond
             self._say("ble: new bond stored")
             self.leave_pairing_mode()
+            self._update_status_value()  # BONDED readable at once (the window may have timed out)
         if self._irq_passkey_action:
             self._answer_passkey()
         if self._conn < 0:
@@ -774,6 +779,9 @@ class BlePeripheral:
                 self._conn = conn
                 self.connections += 1
                 self._say("ble: connected")
+                # The read value is refreshed once a second; a central reading it right
+                # after a reconnection must not get the one from before the drop.
+                self._update_status_value()
                 try:
                     # Most centrals start the MTU exchange themselves; NimBLE lets the
                     # peripheral start it too, for those that do not.

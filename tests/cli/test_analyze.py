@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from coxa import wire
 from coxa.body import SEGMENTS, SegmentName
-from coxa.capture import write_sim_capture
+from coxa.capture import CaptureWriter, LinkKind, read_capture, sim_metadata, write_sim_capture
 from coxa.cli import main
 from coxa.fusion import AngleTable, FusionCore
 from coxa.geometry import FloatArray, Side, quat_from_axis_angle, quat_multiply
@@ -35,6 +36,7 @@ from coxa.sim import (
     random_mount,
     simulate_rig,
 )
+from coxa.sources import LinkDecoder
 
 #: Three squats after a 3 s standing rest (19 s).
 MOTION = MotionParams(exercise="squat", reps=3, seed=0)
@@ -441,6 +443,102 @@ def test_capture_rig_without_a_leg_is_refused(
     err = capsys.readouterr().err
     assert "a thigh and the shank of the same leg are needed" in err
     assert "femur_r, pelvis, tibia_l" in err
+
+
+def write_serial_capture(path: Path, seed: int) -> tuple[int, int]:
+    """The frames of :func:`rig_recording` as a USB serial capture, as ``coxa record`` stores
+    one: each board's byte stream (COBS packets, plus an ack, a status frame and a garbage
+    packet from the first board) cut into chunks at random places, a packet's final delimiter
+    read at the host time its frame was complete over BLE, and the boards' chunks in the
+    order their frames completed there. Returns the chunks written and the garbage packets."""
+    recording = rig_recording()
+    links = {board_id: LinkDecoder(board_id) for board_id in recording.boards}
+    completed: list[tuple[int, int, bytes]] = []  # (t_rx_us, board, serial packet)
+    for packet in recording.packets:
+        received = links[packet.board_id].push(packet.t_rx_us, packet.packet)
+        if received is not None:
+            encoded = wire.serial_encode(received.frame.encode())
+            completed.append((received.t_rx_us, packet.board_id, encoded))
+    first = completed[0][1]
+    extra = [
+        wire.serial_encode(wire.encode_ack(wire.OP_START_STREAM, 1, wire.RESULT_OK)),
+        b"\x17garbage \xff\x00",
+        wire.serial_encode(
+            wire.encode_status(first, 0, 0, 1, 0, 3900, 12, 6000, 0, 0, 100, 0, 1, 77)
+        ),
+    ]
+    rng = np.random.default_rng(seed)
+    # Per board: the bytes of the next packet already sent in an earlier chunk.
+    sent_ahead: dict[int, int] = dict.fromkeys(recording.boards, 0)
+    following: dict[int, list[bytes]] = {}
+    for _, board_id, encoded in completed:
+        following.setdefault(board_id, []).append(encoded)
+    position = dict.fromkeys(recording.boards, 0)
+    metadata = sim_metadata(recording) | {"link_kind": "serial"}
+    chunks = 0
+    with CaptureWriter(path, metadata, flush_interval_s=math.inf) as capture:
+        for t_rx_us, board_id, encoded in completed:
+            k = position[board_id]
+            position[board_id] = k + 1
+            chunk = encoded[sent_ahead[board_id] :]
+            if board_id == first and k < len(extra):
+                chunk += extra[k]
+            later = following[board_id]
+            if k + 1 < len(later):
+                cut = int(rng.integers(0, len(later[k + 1])))  # never the whole next packet
+                chunk += later[k + 1][:cut]
+                sent_ahead[board_id] = cut
+            # A chunk may also arrive in two reads at the same time.
+            split = int(rng.integers(1, len(chunk) + 1))
+            for part in (chunk[:split], chunk[split:]):
+                if part:
+                    capture.append(t_rx_us * 1000, board_id, LinkKind.SERIAL, part)
+                    chunks += 1
+    return chunks, 1
+
+
+def test_serial_capture_analyzes_as_the_same_frames_over_ble(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ble = write_capture(tmp_path / "ble.coxa")
+    serial = tmp_path / "serial.coxa"
+    chunks, garbage = write_serial_capture(serial, seed=3)
+    records = read_capture(serial).records
+    assert len(records) == chunks
+    assert {r.kind for r in records} == {LinkKind.SERIAL}
+    assert sum(not r.payload.endswith(b"\x00") for r in records) > chunks / 3  # packets cut
+    ble_out, serial_out = tmp_path / "ble.csv", tmp_path / "serial.csv"
+    assert analyze(ble, "--out", ble_out) == 0
+    capsys.readouterr()
+    assert analyze(serial, "--out", serial_out) == 0
+    printed = capsys.readouterr().out
+    assert f"{chunks} USB serial)" in printed
+    assert f"{garbage} serial protocol errors ({garbage} bad packets" in printed
+    # The same angles, bit for bit, as the same frames received over BLE ...
+    assert serial_out.read_bytes() == ble_out.read_bytes()
+    # ... and those track the truth (so the comparison is not between two empty tables).
+    result = read_angles_csv(serial_out)
+    assert result.t_s.size > 1000
+    for name, error in max_error_deg(result, true_time_s(result.t_s)).items():
+        assert error < CAPTURE_TOLERANCE_DEG, name
+
+
+def test_serial_capture_of_another_board_is_refused_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Serial records of boards outside the rig: nothing to fuse, said so (not a crash)."""
+    serial = tmp_path / "serial.coxa"
+    write_serial_capture(serial, seed=4)
+    rig = {"1": "femur_r", "2": "tibia_r"}
+    source = read_capture(serial)
+    other = tmp_path / "other.coxa"
+    with CaptureWriter(other, source.metadata | {"rig": rig}) as capture:
+        for record in source.records:
+            capture.append(record.t_rx_ns, record.link_id, record.kind, record.payload)
+    assert analyze(other, "--out", tmp_path / "a.csv") == 2
+    err = capsys.readouterr().err
+    assert f"no data frame from the rig's boards ({len(source.records)} records" in err
+    assert f"{len(source.records)} from other boards" in err
 
 
 # --------------------------------------------------------------------------- installed command

@@ -920,6 +920,63 @@ def scenario_status_and_battery():
     expect(a.arg("host_token"), 0xDEADBEEF, "TIME_PING echo")
 
 
+def read_status_value(rig):
+    """The status characteristic's read value, as a central reads it (a complete packet)."""
+    value = rig.fake.central_read(rig.central.h_status)
+    expect(value[0], 0, "status read packet header")
+    return wire.decode_status(value[1:])
+
+
+def scenario_status_value_on_connect():
+    # a central reading the status right after a reconnection gets the newest sample taken,
+    # not the value of the last periodic status before the drop (the host would take the
+    # sequence behind what it received for a reboot)
+    rig = Rig("stvalue", bonds=1)
+    c = rig.central
+    c.connect(247)
+    rig.pump()
+    rig.fake.encryption_update(c.conn, encrypted=True, bonded=True)
+    start_stream(rig)
+    rig.run(50)
+    check(rig.board.send_status(), "periodic status queued")
+    rig.pump()
+    expect(read_status_value(rig).newest_seq, rig.taken - 1, "value after a periodic status")
+    before = rig.taken - 1
+    rig.run(30)  # streamed on, no periodic status meanwhile
+    c.disconnect()
+    rig.pump()
+    rig.step(20)
+    rig.pump()
+    c.connect(247)
+    rig.pump()
+    st = read_status_value(rig)
+    check(st.newest_seq > before, "the read value is the one from before the drop")
+    expect(st.newest_seq, rig.taken - 1, "newest sample in the read value after reconnecting")
+    expect(st.fifo_fill, rig.taken, "FIFO fill in the read value")
+
+
+def scenario_status_value_on_new_bond():
+    # the bond completes just as the pairing window times out: the pump finds the window
+    # already closed, and must still publish BONDED in the read value
+    rig = Rig("stbond")
+    c = rig.central
+    c.connect(247)
+    rig.pump()
+    st = read_status_value(rig)
+    check(st.state & wire.STATE_PAIRING_MODE, "no bond: pairing mode in the read value")
+    check(not st.state & wire.STATE_BONDED, "no bond yet")
+    rig.clock.advance_ms(ble.DEFAULT_PAIRING_TIMEOUT_MS - 1)
+    expect(rig.fake.set_secret(ble.SEC_TYPE_OUR, bond_key(2), b"our keys"), True, "our keys")
+    expect(rig.fake.set_secret(ble.SEC_TYPE_PEER, bond_key(2), b"peer keys"), True, "peer keys")
+    rig.fake.encryption_update(c.conn, encrypted=True, bonded=True)
+    rig.clock.advance_ms(2)  # the window has timed out when the pump runs
+    rig.pump()
+    check(rig.board.bonded, "bond stored")
+    st = read_status_value(rig)
+    check(st.state & wire.STATE_BONDED, "BONDED in the read value after the new bond")
+    check(not st.state & wire.STATE_PAIRING_MODE, "pairing mode off in the read value")
+
+
 def scenario_bad_control():
     rig = Rig("badctl")
     c = rig.central
@@ -971,6 +1028,8 @@ SCENARIOS = (
     scenario_secrets_persist,
     scenario_readvertise,
     scenario_status_and_battery,
+    scenario_status_value_on_connect,
+    scenario_status_value_on_new_bond,
     scenario_bad_control,
 )
 

@@ -144,6 +144,16 @@ MUTATIONS = {
         "        return self._irq_encrypted and self._irq_bonded",
         ["untrusted_link"],
     ),
+    "status_value_stale_on_connect": (
+        "from before the drop.\n                self._update_status_value()\n",
+        "from before the drop.\n",
+        ["status_value_on_connect"],
+    ),
+    "status_value_stale_on_bond": (
+        "            self._update_status_value()  # BONDED readable at once",
+        "            pass  # BONDED readable at once",
+        ["status_value_on_new_bond"],
+    ),
     "frames_ignore_mtu": (
         "next_frame_into(data.frame, frame_budget(mtu), self._link)",
         "next_frame_into(data.frame, 243, self._link)\n                    mtu = 247",

@@ -9,9 +9,11 @@ Two kinds of input:
   are ignored. The calibration pose is the first row, as OpenSense's IMU placer takes it,
   unless ``--calibration-time`` says otherwise.
 - a coxa raw capture (``.coxa``, recognised by its magic bytes, see ``docs/capture.md``): the
-  BLE notifications are decoded as live and fused. The board of each segment comes from the
-  capture's ``rig`` metadata, or from ``--segments``. The calibration is the first standing
-  rest followed by movement, unless ``--calibration-time`` says otherwise.
+  BLE notifications and the USB serial chunks are decoded as live (and as ``coxa replay``
+  does: one decoder per board and link kind, in capture order) and fused. The board of each
+  segment comes from the capture's ``rig`` metadata, or from ``--segments``. The calibration
+  is the first standing rest followed by movement, unless ``--calibration-time`` says
+  otherwise.
 
 The fusion core runs with its offline parameters (:meth:`coxa.fusion.FusionParams.offline`).
 The output CSV has ``time`` in seconds on the input's clock (the ``.sto`` file's times, or the
@@ -49,7 +51,6 @@ from coxa.capture import (
     CaptureRecord,
     CaptureReport,
     LinkKind,
-    capture_packets,
     iter_capture,
 )
 from coxa.fusion import (
@@ -66,7 +67,7 @@ from coxa.io import (
     segment_of_opensense_column,
     write_angles_csv,
 )
-from coxa.sources import LinkDecoder, ReceivedFrame
+from coxa.sources import LinkDecoder, ReceivedFrame, SerialLinkDecoder
 
 EXIT_OK = 0
 EXIT_OUTPUT = 1
@@ -375,31 +376,26 @@ def analyze_capture(
         _require_leg(rig.values(), f"{path}: boards")
         t_us = None if calibration_time in (None, "auto") else float(calibration_time) * 1e6
         core = FusionCore(rig, _params(t_us))
-        links = {board_id: LinkDecoder(board_id) for board_id in rig}
+        links = _Links(rig)
         counts = _RecordCounts()
         tables: list[AngleTable] = []
         records = iter(stream)
         while chunk := list(itertools.islice(records, _RECORDS_PER_UPDATE)):
             counts.add(chunk)
             frames: list[ReceivedFrame] = []
-            for t_rx_us, board_id, packet in capture_packets(chunk):
-                link = links.get(board_id)
-                if link is None:
+            for record in chunk:
+                if not links.decode(record, frames):
                     counts.unknown_board_records += 1
-                    continue
-                frame = link.push(t_rx_us, packet)
-                if frame is not None:
-                    frames.append(frame)
             tables.append(core.update_frames(frames))
         report = stream.report
-    decoded = sum(link.frames for link in links.values())
+    decoded = links.frames
     if decoded == 0:
         raise InputError(_no_data_reason(path, counts, links))
     tables.append(core.finish())
     _check_calibration_time(core, t_us, path)
     source = (
-        f"{path}: coxa capture, {counts.records} records, {decoded} data frames from "
-        f"{len(links)} boards ("
+        f"{path}: coxa capture, {counts.records} records ({counts.describe_links()}), "
+        f"{decoded} data frames from {len(rig)} boards ("
         + ", ".join(f"{b}={s}" for b, s in sorted(rig.items(), key=lambda i: SEGMENTS.index(i[1])))
         + ")"
     )
@@ -412,33 +408,83 @@ def analyze_capture(
     return Analysis(source, notes, described, core, AngleTable.concatenate(tables))
 
 
+class _Links:
+    """The decoders of a capture's rig: one per board and link kind, as ``coxa replay``."""
+
+    def __init__(self, rig: Mapping[int, SegmentName]) -> None:
+        self.ble = {board_id: LinkDecoder(board_id) for board_id in rig}
+        self.serial = {board_id: SerialLinkDecoder(board_id) for board_id in rig}
+
+    @property
+    def frames(self) -> int:
+        """Data frames decoded so far."""
+        return sum(d.frames for d in self.ble.values()) + sum(
+            d.frames for d in self.serial.values()
+        )
+
+    @property
+    def protocol_errors(self) -> int:
+        """Packets and frames that did not decode, on every link."""
+        return sum(d.protocol_errors for d in self.ble.values()) + sum(
+            d.protocol_errors for d in self.serial.values()
+        )
+
+    def decode(self, record: CaptureRecord, frames: list[ReceivedFrame]) -> bool:
+        """Append the data frames ``record`` completes to ``frames``; False if the record is
+        of a link kind with a board outside the rig (records of other kinds: True, ignored)."""
+        t_rx_us = record.t_rx_ns // 1000
+        if record.kind == LinkKind.BLE:
+            link = self.ble.get(record.link_id)
+            if link is None:
+                return False
+            frame = link.push(t_rx_us, record.payload)
+            if frame is not None:
+                frames.append(frame)
+        elif record.kind == LinkKind.SERIAL:
+            port = self.serial.get(record.link_id)
+            if port is None:
+                return False
+            frames.extend(port.feed(t_rx_us, record.payload)[0])
+        return True
+
+
 @dataclass
 class _RecordCounts:
     records: int = 0
+    ble: int = 0
+    serial: int = 0
     other_kinds: int = 0
     unknown_board_records: int = 0
 
     def add(self, chunk: list[CaptureRecord]) -> None:
         self.records += len(chunk)
-        self.other_kinds += sum(1 for record in chunk if record.kind != LinkKind.BLE)
+        for record in chunk:
+            if record.kind == LinkKind.BLE:
+                self.ble += 1
+            elif record.kind == LinkKind.SERIAL:
+                self.serial += 1
+            else:
+                self.other_kinds += 1
+
+    def describe_links(self) -> str:
+        kinds = [(self.ble, "BLE"), (self.serial, "USB serial"), (self.other_kinds, "other")]
+        return ", ".join(f"{n} {name}" for n, name in kinds if n)
 
 
-def _no_data_reason(path: Path, counts: _RecordCounts, links: Mapping[int, LinkDecoder]) -> str:
+def _no_data_reason(path: Path, counts: _RecordCounts, links: _Links) -> str:
     if counts.records and counts.other_kinds == counts.records:
         return (
-            f"{path}: the capture holds no BLE records ({counts.other_kinds} of other link "
-            "kinds, e.g. serial, which coxa analyze does not decode yet)"
+            f"{path}: the capture holds no BLE or serial records ({counts.other_kinds} records "
+            "of link kinds this coxa does not know)"
         )
-    errors = sum(link.protocol_errors for link in links.values())
     return (
         f"{path}: no data frame from the rig's boards ({counts.records} records, "
-        f"{counts.unknown_board_records} from other boards, {errors} protocol errors)"
+        f"{counts.unknown_board_records} from other boards, {links.protocol_errors} protocol "
+        "errors)"
     )
 
 
-def _capture_notes(
-    report: CaptureReport, counts: _RecordCounts, links: Mapping[int, LinkDecoder]
-) -> tuple[str, ...]:
+def _capture_notes(report: CaptureReport, counts: _RecordCounts, links: _Links) -> tuple[str, ...]:
     notes: list[str] = []
     if report.damaged:
         skipped = sum(d.bytes_skipped for d in report.damaged)
@@ -451,12 +497,21 @@ def _capture_notes(
         notes.append(f"records of other link kinds ignored: {counts.other_kinds}")
     if counts.unknown_board_records:
         notes.append(f"records from boards outside the rig ignored: {counts.unknown_board_records}")
-    for board_id, link in sorted(links.items()):
+    for board_id, link in sorted(links.ble.items()):
         if link.protocol_errors or link.lost_packets:
             notes.append(
                 f"board {board_id}: {link.lost_packets} packets lost on the link, "
                 f"{link.protocol_errors} protocol errors"
                 + (f" (last: {link.last_error})" if link.last_error else "")
+            )
+    for board_id, port in sorted(links.serial.items()):
+        if port.protocol_errors:
+            notes.append(
+                f"board {board_id}: {port.protocol_errors} serial protocol errors "
+                f"({port.bad_packets} bad packets, {port.unsupported_version} of another "
+                f"protocol version, {port.bad_frames} undecodable frames, "
+                f"{port.foreign_frames} of another board)"
+                + (f"; last: {port.last_error}" if port.last_error else "")
             )
     return tuple(notes)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+from coxa.cli._env import BleEnvironment
 from coxa.sim import EXERCISES
 from coxa.sources import (
     UNASSIGNED_SEGMENT,
@@ -25,6 +27,11 @@ working directory)."""
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+Handler = Callable[[argparse.Namespace], int]
+"""A command: its parsed arguments in, its exit status out (``set_defaults(handler=...)``)."""
+BleHandler = Callable[[argparse.Namespace, BleEnvironment], int]
+"""A command that may use BLE, run in a BLE environment (``set_defaults(ble_handler=...)``)."""
 
 
 class CommandError(Exception):
@@ -184,8 +191,8 @@ def sim_source(args: argparse.Namespace, rig: Rig | None, exercise: str | None) 
     return SimSource(params, rig.segments_by_board if rig is not None else None)
 
 
-def rig_source(args: argparse.Namespace, catalog: Catalog, rig: Rig) -> Source:
-    """The source streaming a catalog rig's boards."""
+def rig_source(args: argparse.Namespace, catalog: Catalog, rig: Rig, ble: BleEnvironment) -> Source:
+    """The source streaming a catalog rig's boards (a BLE rig's in the ``ble`` environment)."""
     if rig.link == "serial":
         ports = [SerialPort(b.port, b.board_id, b.segment) for b in rig.boards if b.port]
         if len(ports) != len(rig.boards):
@@ -193,16 +200,13 @@ def rig_source(args: argparse.Namespace, catalog: Catalog, rig: Rig) -> Source:
         return SerialSource(ports)
     if rig.link == "sim":
         raise CommandError(f"rig {rig.name!r} is a simulated rig: add --sim")
-    from coxa.cli import _ble_adapter  # the BLE layer only when a BLE rig is used
+    from coxa.cli import _ble_adapter  # imports this module: imported when first needed
 
-    try:
-        return _ble_adapter.source(rig, catalog.bonds())
-    except _ble_adapter.BleUnavailableError as err:
-        raise CommandError(str(err), EXIT_FAILED) from err
+    return _ble_adapter.source(rig, catalog.bonds(), ble)
 
 
 def session_source(
-    args: argparse.Namespace, catalog: Catalog, exercise: str | None
+    args: argparse.Namespace, catalog: Catalog, exercise: str | None, ble: BleEnvironment
 ) -> tuple[Source, Rig | None]:
     """The source of ``coxa live``/``coxa record``: ``--rig`` and/or ``--sim``."""
     rig = catalog.rig(args.rig) if args.rig is not None else None
@@ -210,7 +214,7 @@ def session_source(
         return sim_source(args, rig, exercise), rig
     if rig is None:
         raise CommandError("name a rig (--rig NAME, see 'coxa rig list') or simulate (--sim)")
-    return rig_source(args, catalog, rig), rig
+    return rig_source(args, catalog, rig, ble), rig
 
 
 def describe_segment(segment: str) -> str:

@@ -17,6 +17,7 @@ from coxa.cli._common import (
     open_catalog,
     session_source,
 )
+from coxa.cli._env import BleEnvironment
 from coxa.cli._session import run_session
 from coxa.store import CatalogError
 
@@ -36,14 +37,14 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
     add_session_options(parser)
     add_project_option(parser)
     add_sim_options(parser, session=True)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(ble_handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the live readout; returns the exit status."""
+def run(args: argparse.Namespace, ble: BleEnvironment) -> int:
+    """Run the live readout (a BLE rig in the ``ble`` environment); returns the exit status."""
     try:
         with open_catalog(args) as catalog:
-            source, _ = session_source(args, catalog, None)
+            source, _ = session_source(args, catalog, None, ble)
             status, _ = run_session(
                 source,
                 None,
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 duration_s=args.duration,
                 live=not args.no_live,
                 angles=args.angles,
+                loop=ble,
             )
             return status
     except CatalogError as err:

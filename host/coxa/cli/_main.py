@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from coxa import __version__
 from coxa.cli import _analyze as analyze
@@ -16,6 +16,8 @@ from coxa.cli import _record as record
 from coxa.cli import _replay as replay
 from coxa.cli import _rig as rig
 from coxa.cli import _scan as scan
+from coxa.cli._common import BleHandler, Handler
+from coxa.cli._env import BleEnvironment
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,12 +31,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``coxa`` command and return its exit status."""
+def main(argv: Sequence[str] | None = None, *, ble: BleEnvironment | None = None) -> int:
+    """Run the ``coxa`` command and return its exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: the process's).
+    ble : BleEnvironment, optional
+        Where the BLE commands find the boards; default: this computer's Bluetooth stack.
+    """
     args = build_parser().parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    ble_handler: BleHandler | None = vars(args).get("ble_handler")
+    if ble_handler is not None:
+        return ble_handler(args, ble or BleEnvironment())
+    handler: Handler = args.handler
     return handler(args)
 
 

@@ -22,6 +22,7 @@ from coxa.cli._common import (
     project_dir,
     session_source,
 )
+from coxa.cli._env import BleEnvironment
 from coxa.cli._session import run_session
 from coxa.store import CatalogError
 
@@ -54,7 +55,7 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
     add_session_options(parser)
     add_project_option(parser)
     add_sim_options(parser, session=True)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(ble_handler=run)
 
 
 def capture_name(athlete: str, exercise: str, wall_s: float) -> str:
@@ -63,11 +64,11 @@ def capture_name(athlete: str, exercise: str, wall_s: float) -> str:
     return f"{_SAFE.sub('_', athlete)}_{_SAFE.sub('_', exercise)}_{stamp}.coxa"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Record a session; returns the exit status."""
+def run(args: argparse.Namespace, ble: BleEnvironment) -> int:
+    """Record a session (a BLE rig in the ``ble`` environment); returns the exit status."""
     try:
         with open_catalog(args) as catalog:
-            source, rig = session_source(args, catalog, args.exercise)
+            source, rig = session_source(args, catalog, args.exercise, ble)
             folder: Path = args.out if args.out is not None else project_dir(args) / "captures"
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 angles=args.angles,
                 catalog=catalog,
                 rig_name=rig.name if rig is not None else None,
+                loop=ble,
             )
             return status
     except CatalogError as err:

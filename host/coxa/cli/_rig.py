@@ -24,8 +24,9 @@ from coxa.cli._common import (
     describe_segment,
     open_catalog,
 )
+from coxa.cli._env import BleEnvironment
 from coxa.cli._scan import board_label, found_boards
-from coxa.sources import UNASSIGNED_SEGMENT, SerialPort, SerialSource
+from coxa.sources import UNASSIGNED_SEGMENT, FoundBoard, SerialPort, SerialSource
 from coxa.store import Catalog, CatalogError, LinkName, RigBoard
 
 _IDENTIFY_S = 10
@@ -71,7 +72,7 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     add_project_option(create)
     add_sim_options(create, session=False)
-    create.set_defaults(handler=run_create)
+    create.set_defaults(ble_handler=run_create)
     for name, handler, text in (
         ("list", run_list, "list the rigs"),
         ("show", run_show, "show a rig's boards"),
@@ -170,8 +171,29 @@ def _create_serial(args: argparse.Namespace, catalog: Catalog) -> int:
     return _store(catalog, args.name, "serial", boards, args.note)
 
 
-def _create_ble(args: argparse.Namespace, catalog: Catalog) -> int:
-    found = found_boards(args)
+def _chosen(answer: str, found: Sequence[FoundBoard]) -> list[FoundBoard]:
+    """The boards an answer picks from the numbered list (``2,3`` or ``all``)."""
+    if answer.strip().lower() == "all":
+        return list(found)
+    chosen: list[FoundBoard] = []
+    for item in answer.split(","):
+        text = item.strip()
+        if not text:
+            continue
+        if not text.isdigit() or not 1 <= int(text) <= len(found):
+            raise CommandError(f"not a choice of boards: {answer.strip()!r} (1-{len(found)})")
+        board = found[int(text) - 1]
+        if board not in chosen:
+            chosen.append(board)
+    if not chosen:
+        raise CommandError("no board chosen")
+    return chosen
+
+
+def _create_ble(args: argparse.Namespace, catalog: Catalog, ble: BleEnvironment) -> int:
+    if any(rig.name == args.name.strip() for rig in catalog.rigs()):
+        raise CommandError(f"a rig named {args.name.strip()!r} exists already")
+    found = found_boards(args, ble)
     if not found:
         raise CommandError("no board found: are they on and in range?", 1)
     for i, board in enumerate(found, start=1):
@@ -179,42 +201,41 @@ def _create_ble(args: argparse.Namespace, catalog: Catalog) -> int:
     if args.yes:
         chosen = found
     else:
-        answer = _ask("boards to use (numbers separated by commas, or 'all'): ").strip()
-        if answer.lower() == "all":
-            chosen = found
-        else:
-            try:
-                chosen = [found[int(x) - 1] for x in answer.split(",") if x.strip()]
-            except (ValueError, IndexError):
-                raise CommandError(f"not a choice of boards: {answer!r}") from None
+        chosen = _chosen(_ask("boards to use (numbers separated by commas, or 'all'): "), found)
     given = _assignments(args.assign)
+    unknown = sorted(set(given) - {b.board_id for b in chosen})
+    if unknown:
+        raise CommandError(f"--assign names boards that are not chosen: {unknown}")
     boards: list[RigBoard] = []
     for board in chosen:
         advertised = _segment(board.segment_hint) if board.segment_hint else UNASSIGNED_SEGMENT
         segment = given.get(board.board_id, advertised)
         if not args.yes and board.board_id not in given:
-            if not asyncio.run(_ble_adapter.identify(board.address, _IDENTIFY_S)):
+            if not ble.run(_ble_adapter.identify(ble, board.address, _IDENTIFY_S)):
                 print(f"board {board.board_id} did not acknowledge IDENTIFY")
             reply = _ask(f"board {board.board_id} is blinking: segment [{advertised}]: ").strip()
             segment = _segment(reply) if reply else advertised
-        bond = asyncio.run(_ble_adapter.pair(board.address))
+        taken = [b.board_id for b in boards if b.segment == segment != UNASSIGNED_SEGMENT]
+        if taken:
+            raise CommandError(
+                f"board {board.board_id}: segment {segment} is taken by board {taken[0]}"
+            )
+        bond = ble.run(_ble_adapter.pair(ble, board))
         catalog.add_bond(bond)
+        print(f"  paired with board {board.board_id} ({board.address})")
         boards.append(RigBoard(board.board_id, segment, address=board.address))
     return _store(catalog, args.name, "ble", boards, args.note)
 
 
-def run_create(args: argparse.Namespace) -> int:
-    """Create a rig; returns the exit status."""
+def run_create(args: argparse.Namespace, ble: BleEnvironment) -> int:
+    """Create a rig (a BLE one in the ``ble`` environment); returns the exit status."""
     try:
         with open_catalog(args) as catalog:
             if args.sim:
                 return _create_sim(args, catalog)
             if args.serial:
                 return _create_serial(args, catalog)
-            return _create_ble(args, catalog)
-    except _ble_adapter.BleUnavailableError as err:
-        print(f"coxa rig create: {err}", file=sys.stderr)
-        return 1
+            return _create_ble(args, catalog, ble)
     except CatalogError as err:
         print(f"coxa rig create: {err}", file=sys.stderr)
         return 2

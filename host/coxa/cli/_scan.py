@@ -6,7 +6,6 @@ Exit status: 0 done (even if no board was found); 1 BLE not usable; 2 bad argume
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import sys
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from coxa import wire
 from coxa.body import SEGMENT_OF_PLACEMENT
 from coxa.cli import _ble_adapter
 from coxa.cli._common import CommandError, add_sim_options, default_sim_boards
+from coxa.cli._env import BleEnvironment
 from coxa.sources import UNASSIGNED_SEGMENT, FoundBoard
 
 
@@ -30,11 +30,12 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
         "--timeout", type=float, default=5.0, metavar="S", help="scan time, s (default 5)"
     )
     add_sim_options(parser, session=False)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(ble_handler=run)
 
 
-def found_boards(args: argparse.Namespace) -> list[FoundBoard]:
-    """The boards a scan finds (the simulated rig's with ``--sim``)."""
+def found_boards(args: argparse.Namespace, ble: BleEnvironment) -> list[FoundBoard]:
+    """The boards a scan finds (the simulated rig's with ``--sim``): strongest signal first,
+    then by board id."""
     if args.sim:
         placements = {segment: placement for placement, segment in SEGMENT_OF_PLACEMENT.items()}
         return [
@@ -49,10 +50,7 @@ def found_boards(args: argparse.Namespace) -> list[FoundBoard]:
         ]
     if not args.timeout > 0:
         raise CommandError("--timeout must be positive")
-    try:
-        return asyncio.run(_ble_adapter.scan(args.timeout))
-    except _ble_adapter.BleUnavailableError as err:
-        raise CommandError(str(err), 1) from err
+    return ble.run(_ble_adapter.scan(ble, args.timeout))
 
 
 def board_label(board: FoundBoard) -> str:
@@ -62,10 +60,10 @@ def board_label(board: FoundBoard) -> str:
     return f"board {board.board_id:04X}"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Scan and print; returns the exit status."""
+def run(args: argparse.Namespace, ble: BleEnvironment) -> int:
+    """Scan (in the ``ble`` environment) and print; returns the exit status."""
     try:
-        boards = found_boards(args)
+        boards = found_boards(args, ble)
     except CommandError as err:
         print(f"coxa scan: {err}", file=sys.stderr)
         return err.status

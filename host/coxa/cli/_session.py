@@ -11,15 +11,16 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO, runtime_checkable
 
 from coxa.analysis import Rep
 from coxa.capture import CaptureError
 from coxa.cli._common import EXIT_FAILED, EXIT_OK, CommandError, describe_segment
+from coxa.cli._env import EventLoopRunner, NewLoopEach
 from coxa.cli._readout import LiveState, render_live, render_summary
 from coxa.io import write_angles_csv
 from coxa.record import Progress, Recorder, RecordParams, RecordResult, table_digest
-from coxa.sources import BoardHealth, Source
+from coxa.sources import BleLinkStats, BoardHealth, Source
 from coxa.store import Catalog, CatalogError
 
 _PANEL_EVERY_S = 0.1
@@ -36,6 +37,28 @@ def health_lines(health: Mapping[int, BoardHealth], segments: Mapping[int, str])
             f"{'up' if h.connected else 'down':>4}  {h.samples_per_s:9.1f}  {h.lost_samples:4d}  "
             f"{h.backfill_pending:8d}  {h.protocol_errors:6d}  {h.reconnects:10d}"
         )
+    return lines
+
+
+@runtime_checkable
+class _WithLinkStats(Protocol):
+    """A source with link details beyond the health (the BLE sources)."""
+
+    def stats(self) -> Mapping[int, BleLinkStats]: ...
+
+
+def link_lines(stats: Mapping[int, BleLinkStats]) -> list[str]:
+    """One line per board whose connection attempts failed or were refused (none if all
+    went well)."""
+    lines: list[str] = []
+    for board_id in sorted(stats):
+        s = stats[board_id]
+        if s.failed_attempts or s.rejected:
+            lines.append(
+                f"  board {board_id}: {s.failed_attempts} failed connection attempts, "
+                f"{s.rejected} refused (boards not of the rig, or without the rig's bond)"
+                + (f"; last: {s.last_error}" if s.last_error else "")
+            )
     return lines
 
 
@@ -68,8 +91,10 @@ def run_session(
     angles: Path | None,
     catalog: Catalog | None = None,
     rig_name: str | None = None,
+    loop: EventLoopRunner | None = None,
 ) -> tuple[int, RecordResult]:
-    """Run a session to its end; print the panel and the summary; return the exit status."""
+    """Run a session to its end (on ``loop``, default a new event loop); print the panel and
+    the summary; return the exit status."""
     reps: list[Rep] = []
     panel = SessionPanel(sys.stdout, in_place=sys.stdout.isatty())
     last_draw = [-math.inf, -math.inf]
@@ -108,13 +133,19 @@ def run_session(
     )
 
     async def main() -> RecordResult:
-        loop = asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
+        handled = False
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, recorder.stop)
-        return await recorder.run()
+            running.add_signal_handler(signal.SIGINT, recorder.stop)
+            handled = True
+        try:
+            return await recorder.run()
+        finally:
+            if handled:  # the loop may run further sessions (BleEnvironment.loop)
+                running.remove_signal_handler(signal.SIGINT)
 
     try:
-        result = asyncio.run(main())
+        result = (loop or NewLoopEach()).run(main())
     except (CaptureError, CatalogError) as err:
         raise CommandError(str(err), EXIT_FAILED) from err
     except OSError as err:
@@ -140,6 +171,9 @@ def run_session(
     print("boards:")
     for line in health_lines(result.health, source.segments_by_board):
         print(line)
+    if isinstance(source, _WithLinkStats):
+        for line in link_lines(source.stats()):
+            print(line)
     print(
         f"session: {result.duration_s:.1f} s of data in {result.wall_s:.1f} s, "
         f"{result.records} records"

@@ -18,7 +18,7 @@ from coxa.sources._serial import (
 )
 from coxa.sources._serial_decode import SerialLinkDecoder
 from coxa.sources._sim import SimParams, SimSource, default_sim_rig
-from coxa.sources._source import Arrival, BoardHealth, Source
+from coxa.sources._source import Arrival, BoardHealth, Source, StoppableSource
 
 __all__ = [
     "UNASSIGNED_SEGMENT",
@@ -45,6 +45,7 @@ __all__ = [
     "SimParams",
     "SimSource",
     "Source",
+    "StoppableSource",
     "capture_rig",
     "default_sim_rig",
     "frame_arrays",

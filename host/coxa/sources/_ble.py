@@ -5,7 +5,10 @@ whole source, since a central stack makes one connection attempt at a time), ver
 board (its id; the bond when the rig paired with it), subscribes, starts the stream and then
 asks for backfill of every sequence gap until the link drops, after which it reconnects with
 exponential back-off. Notification callbacks only timestamp (``time.monotonic_ns``) and
-enqueue; decoding happens in the iterator. How it works and why: ``docs/ble.md``.
+enqueue; decoding happens in the iterator, which also applies the boards' status frames to
+their :class:`~coxa.sources.BoardMonitor` in stream order (a reboot check right after each
+connection, with a status the board gave then). :meth:`BleSource.request_stop` drains the
+boards and ends the iteration. How it works and why: ``docs/ble.md``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,8 +30,8 @@ from coxa import wire
 from coxa.capture import CaptureRecord, LinkKind
 from coxa.sources._ble_link import BleLinkError, BoardSession
 from coxa.sources._ble_params import PLATFORM_BACKEND, BleBackend, BleBoard, BleParams
-from coxa.sources._ble_track import SeqTracker
 from coxa.sources._link import LinkDecoder
+from coxa.sources._monitor import BoardMonitor
 from coxa.sources._source import Arrival, BoardHealth
 
 _LOG = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ class BleLinkStats:
     duplicates : int
         Samples received more than once (duplicated notifications, overlapping backfill).
     stale : int
-        Samples from before the tracked range of the current boot (ignored by the tracker).
+        Samples from before the start of their boot's stream, not adjacent to it (ignored).
     reboots : int
         Board reboots detected (the sequence restarted).
     rejected : int
@@ -72,26 +74,43 @@ class BleLinkStats:
     last_error: str
 
 
+@dataclass
+class _StatusNote:
+    """A board status for its monitor, queued with the data so that the iterator applies it
+    in stream order (after every frame received before it)."""
+
+    board_id: int
+    status: wire.Status
+    t_ns: int
+    connect: bool  # taken right after a (re)connection: compare with the stream (reboot?)
+    applied: asyncio.Future[bool] | None = None  # set to "rebooted" once applied
+
+
+_Data = tuple[int, int, bytes]  # (t_rx_ns, board_id, payload)
+_Item = _Data | _StatusNote | None
+
+
 class _LinkState:
     """Mutable per-board link state (owned by the board's task)."""
 
     def __init__(self, board: BleBoard, params: BleParams) -> None:
         self.board = board
         self.decoder = LinkDecoder(board.board_id)
-        self.tracker = SeqTracker(params)
-        self.connected = False
+        self.monitor = BoardMonitor(board.board_id, params.monitor_params())
         self.sessions = 0
-        self.reconnects = 0
         self.rejected = 0
         self.failed_attempts = 0
         self.att_mtu = wire.MIN_ATT_MTU
         self.last_error = ""
-        self.battery_pct = math.nan
         self.status_errors = 0
+        self.synced = False  # the connection's first status is applied: notes may follow
+        self.status_ns = 0  # host time of the latest status frame of this board
+        self.finished = False  # drained after a stop request
 
 
 class BleSource:
-    """Frames from the boards of a rig over BLE (implements :class:`coxa.sources.Source`).
+    """Frames from the boards of a rig over BLE (implements :class:`coxa.sources.Source`
+    and :class:`coxa.sources.StoppableSource`).
 
     Parameters
     ----------
@@ -109,7 +128,8 @@ class BleSource:
     Arrivals carry every data-characteristic notification as received (duplicates too), so
     the raw capture and its replay see exactly the same bytes; the frames of an arrival are
     what :class:`coxa.sources.LinkDecoder` makes of them. Status and ack packets are
-    handled by the source and not delivered.
+    handled by the source and not delivered. The iteration ends after :meth:`request_stop`
+    (once the boards are drained) or when the source is closed.
     """
 
     def __init__(
@@ -129,17 +149,30 @@ class BleSource:
         self._links = {b.board_id: _LinkState(b, self.params) for b in boards}
         self._segments = {b.board_id: b.segment for b in boards}
         self._lock = asyncio.Lock()
-        self._queue: asyncio.Queue[tuple[int, int, bytes] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._closing = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()  # ends a back-off wait: closing or stopping
+        self._stop_deadline_ns = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._abort: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._running = 0
+        self._ended = False  # the end of the iteration is queued
 
     # ------------------------------------------------------------------------------------
     # Source interface
     # ------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._closing.clear()
+        self._stopping.clear()
+        self._wake.clear()
+        self._ended = False
+        for state in self._links.values():
+            state.finished = False
+        self._running = len(self._links)
         self._tasks = [
             loop.create_task(self._run_board(state), name=f"ble board {board_id}")
             for board_id, state in self._links.items()
@@ -153,6 +186,10 @@ class BleSource:
         traceback: TracebackType | None,
     ) -> None:
         self._closing.set()
+        self._wake.set()
+        if self._abort is not None:
+            self._abort.cancel()
+            self._abort = None
         tasks, self._tasks = self._tasks, []
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=self.params.command_timeout_s + 1.0)
@@ -161,16 +198,49 @@ class BleSource:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._queue.put_nowait(None)
+        self._end_iteration()
+
+    def _end_iteration(self) -> None:
+        """Queue the end of the iteration (once), after every item already queued."""
+        if not self._ended:
+            self._ended = True
+            self._queue.put_nowait(None)
 
     def __aiter__(self) -> AsyncIterator[Arrival]:
         return self._arrivals()
+
+    def request_stop(self) -> None:
+        """Finish the session: every connected board is sent STOP_STREAM and GET_STATUS,
+        the samples it took up to then and that are still missing are asked for by backfill
+        (at most ``drain_s``; a board that dropped is reconnected for it within that time),
+        then each link is closed and the iteration ends once every notification received
+        has been delivered. Call it from the event loop's thread; calling it again does
+        nothing."""
+        if self._stopping.is_set():
+            return
+        self._stop_deadline_ns = time.monotonic_ns() + round(self.params.drain_s * 1e9)
+        self._stopping.set()
+        self._wake.set()
+        if self._loop is not None:
+            # a connection attempt may outlast drain_s: its task is ended after a grace time
+            grace_s = self.params.drain_s + self.params.command_timeout_s + 1.0
+            self._abort = self._loop.call_later(grace_s, self._abort_boards)
+
+    def _abort_boards(self) -> None:
+        self._abort = None
+        for task in self._tasks:
+            if not task.done():
+                _LOG.warning("%s: still busy after the stop request, cancelled", task.get_name())
+                task.cancel()
 
     async def _arrivals(self) -> AsyncIterator[Arrival]:
         while True:
             item = await self._queue.get()
             if item is None:
                 return
+            if isinstance(item, _StatusNote):
+                self._apply_note(item)
+                continue
             t_rx_ns, board_id, payload = item
             yield self._arrival(t_rx_ns, board_id, payload)
 
@@ -179,9 +249,19 @@ class BleSource:
         frame = state.decoder.push(t_rx_ns // 1000, payload)
         frames = () if frame is None else (frame,)
         if frame is not None:
-            state.tracker.add(frame.frame, t_rx_ns)
+            state.monitor.on_frame(frame)
         record = CaptureRecord(t_rx_ns, board_id, LinkKind.BLE, payload)
         return Arrival(record=record, frames=frames)
+
+    def _apply_note(self, note: _StatusNote) -> None:
+        monitor = self._links[note.board_id].monitor
+        rebooted = False
+        if note.connect:
+            rebooted = monitor.on_connect_status(note.status, note.t_ns)
+        else:
+            monitor.on_status(note.status, note.t_ns)
+        if note.applied is not None and not note.applied.done():
+            note.applied.set_result(rebooted)
 
     @property
     def segments_by_board(self) -> Mapping[int, str]:
@@ -193,21 +273,8 @@ class BleSource:
         now_ns = time.monotonic_ns()
         out: dict[int, BoardHealth] = {}
         for board_id, state in self._links.items():
-            tracker = state.tracker
-            offset_us, drift_ppm = tracker.clock()
-            out[board_id] = BoardHealth(
-                board_id=board_id,
-                connected=state.connected,
-                samples_per_s=tracker.rate(now_ns),
-                lost_samples=tracker.lost,
-                backfill_pending=tracker.backfill_pending,
-                clock_offset_us=offset_us,
-                clock_drift_ppm=drift_ppm,
-                rssi_dbm=math.nan,
-                battery_pct=state.battery_pct,
-                protocol_errors=state.decoder.protocol_errors + state.status_errors,
-                reconnects=state.reconnects,
-            )
+            state.monitor.protocol_errors = state.decoder.protocol_errors + state.status_errors
+            out[board_id] = state.monitor.health(now_ns)
         return out
 
     def stats(self) -> Mapping[int, BleLinkStats]:
@@ -215,10 +282,10 @@ class BleSource:
         return {
             board_id: BleLinkStats(
                 board_id=board_id,
-                samples=state.tracker.samples,
-                duplicates=state.tracker.duplicates,
-                stale=state.tracker.stale,
-                reboots=state.tracker.reboots,
+                samples=state.monitor.received,
+                duplicates=state.monitor.duplicates,
+                stale=state.monitor.stale,
+                reboots=state.monitor.reboots,
                 rejected=state.rejected,
                 failed_attempts=state.failed_attempts,
                 att_mtu=state.att_mtu,
@@ -231,10 +298,27 @@ class BleSource:
     # One board's link
     # ------------------------------------------------------------------------------------
 
+    def _stop_due(self, state: _LinkState) -> bool:
+        """True once a stopping source is done with this board: drained, never connected,
+        or out of time."""
+        if not self._stopping.is_set():
+            return False
+        return (
+            state.finished or state.sessions == 0 or time.monotonic_ns() >= self._stop_deadline_ns
+        )
+
     async def _run_board(self, state: _LinkState) -> None:
+        try:
+            await self._reconnect_loop(state)
+        finally:
+            self._running -= 1
+            if self._running == 0:
+                self._end_iteration()  # after every notification already queued
+
+    async def _reconnect_loop(self, state: _LinkState) -> None:
         p = self.params
         backoff_s = p.backoff_initial_s
-        while not self._closing.is_set():
+        while not self._closing.is_set() and not self._stop_due(state):
             streamed = False
             try:
                 streamed = await self._connection(state)
@@ -242,12 +326,16 @@ class BleSource:
                 state.failed_attempts += 1
                 state.last_error = str(err) or type(err).__name__
                 _LOG.warning("board %d: %s", state.board.board_id, state.last_error)
-            if self._closing.is_set():
+            if self._closing.is_set() or self._stop_due(state):
                 break
             if streamed:
                 backoff_s = p.backoff_initial_s
+            wait_s, waker = backoff_s, self._wake
+            if self._stopping.is_set():  # reconnect for the drain, until its deadline
+                left_s = (self._stop_deadline_ns - time.monotonic_ns()) / 1e9
+                wait_s, waker = min(wait_s, max(0.0, left_s)), self._closing
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), backoff_s)
+                await asyncio.wait_for(waker.wait(), wait_s)
             if not streamed:
                 backoff_s = min(backoff_s * p.backoff_factor, p.backoff_max_s)
 
@@ -261,6 +349,7 @@ class BleSource:
             dropped.set()
 
         client = self.backend.make_client(board.address, p.connect_timeout_s, on_disconnect)
+        state.synced = False
         async with contextlib.AsyncExitStack() as stack:
             async with self._lock:
                 await asyncio.wait_for(stack.enter_async_context(client), p.connect_timeout_s)
@@ -278,17 +367,20 @@ class BleSource:
             session = await stack.enter_async_context(
                 BoardSession(client, p.command_timeout_s, self._status_listener(state))
             )
-            status = await session.read_status()
+            # A fresh status (GET_STATUS), never the characteristic's value: that may be the
+            # one cached before the link dropped, which would make a plain reconnection look
+            # like a reboot (the sequence behind what was received).
+            status = await session.request_status()
             if status.board_id != board.board_id:
                 state.rejected += 1
                 raise BleLinkError(
                     f"{board.address} reports board {status.board_id:#06x}, the rig expects "
                     f"{board.board_id:#06x}: rejected"
                 )
-            self._check_reboot(state, status)
+            await self._note_status(state, status, connect=True)
             battery = await session.battery_pct()
             if battery is not None:
-                state.battery_pct = battery
+                state.monitor.battery_pct = battery
             await client.start_notify(session.data_char, self._data_listener(board.board_id))
             ack = await session.command(wire.OP_START_STREAM)
             if ack is None:
@@ -302,74 +394,114 @@ class BleSource:
             if not ack.ok:
                 raise BleLinkError(f"{board.address}: START_STREAM failed ({ack.result})")
             if state.sessions > 0:
-                state.reconnects += 1
+                state.monitor.reconnects += 1
             state.sessions += 1
-            state.connected = True
+            state.monitor.connected = True
             try:
                 await self._stream(state, session, dropped)
             finally:
-                state.connected = False
+                state.monitor.connected = False
+                state.synced = False
             if dropped.is_set():
                 state.last_error = "link dropped"
                 _LOG.info("board %d: link dropped, reconnecting", board.board_id)
-            elif client.is_connected:
+            elif client.is_connected and not state.finished:
                 with contextlib.suppress(BleakError):
                     await session.command(wire.OP_STOP_STREAM)
         return True
+
+    async def _note_status(self, state: _LinkState, status: wire.Status, connect: bool) -> bool:
+        """Queue ``status`` for the board's monitor and wait until the iterator applied it
+        (in stream order: after every frame received before it); True if it showed a
+        reboot. Without a consumer the wait ends after ``command_timeout_s``."""
+        applied: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        state.status_ns = time.monotonic_ns()
+        note = _StatusNote(state.board.board_id, status, state.status_ns, connect, applied)
+        self._queue.put_nowait(note)
+        try:
+            rebooted = await asyncio.wait_for(applied, self.params.command_timeout_s)
+        except TimeoutError:
+            _LOG.debug("board %d: status not applied yet (no consumer?)", state.board.board_id)
+            rebooted = False
+        state.synced = True
+        return rebooted
 
     async def _stream(
         self, state: _LinkState, session: BoardSession, dropped: asyncio.Event
     ) -> None:
         p = self.params
-        tracker = state.tracker
         status_ns = round(p.status_interval_s * 1e9)
-        next_status_ns = time.monotonic_ns() + status_ns
         while not dropped.is_set() and not self._closing.is_set():
+            if self._stopping.is_set():
+                await self._drain(state, session, dropped)
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(dropped.wait(), p.poll_interval_s)
-            if time.monotonic_ns() >= next_status_ns and not dropped.is_set():
-                next_status_ns = time.monotonic_ns() + status_ns
+            if time.monotonic_ns() - state.status_ns >= status_ns and not dropped.is_set():
+                # No status notification for a while: read the value. It may lag behind
+                # (a cache), which is harmless here: a status only ever announces samples.
+                state.status_ns = time.monotonic_ns()
                 try:
                     status = await session.read_status()
                 except (BleakError, BleLinkError) as err:
                     _LOG.debug("board %d: status read failed: %s", state.board.board_id, err)
                 else:
-                    tracker.note_newest(status.newest_seq, time.monotonic_ns())
-            for request in tracker.due_requests(time.monotonic_ns()):
-                if dropped.is_set() or self._closing.is_set():
-                    break
-                try:
-                    ack = await session.command(wire.OP_BACKFILL, request.from_seq, request.count)
-                except BleakError:
-                    ack = None
-                tracker.on_backfill_ack(request, ack, time.monotonic_ns())
-                if ack is not None and not ack.ok:
-                    _LOG.info(
-                        "board %d: backfill of %d samples from %d: result %d",
-                        state.board.board_id,
-                        request.count,
-                        request.from_seq,
-                        ack.result,
-                    )
+                    if status.board_id == state.board.board_id:
+                        self._queue.put_nowait(
+                            _StatusNote(state.board.board_id, status, state.status_ns, False)
+                        )
+            await self._backfill(state, session, dropped)
 
-    def _check_reboot(self, state: _LinkState, status: wire.Status) -> None:
-        tracker = state.tracker
-        if not tracker.started:
+    async def _backfill(
+        self, state: _LinkState, session: BoardSession, dropped: asyncio.Event
+    ) -> None:
+        """Send the BACKFILL commands the monitor finds due and hand it the answers."""
+        monitor = state.monitor
+        for from_seq, count in monitor.backfill_requests(time.monotonic_ns()):
+            if dropped.is_set() or self._closing.is_set():
+                break
+            try:
+                ack = await session.command(wire.OP_BACKFILL, from_seq, count)
+            except BleakError:
+                ack = None
+            monitor.on_backfill_ack(from_seq, count, ack, time.monotonic_ns())
+            if ack is not None and not ack.ok:
+                _LOG.info(
+                    "board %d: backfill of %d samples from %d: %s",
+                    state.board.board_id,
+                    count,
+                    from_seq,
+                    ack.result_name,
+                )
+
+    async def _drain(
+        self, state: _LinkState, session: BoardSession, dropped: asyncio.Event
+    ) -> None:
+        """After a stop request: no more live frames, then collect every sample the board
+        took up to now (its status says which) until none is missing or time is up."""
+        p = self.params
+        try:
+            await session.command(wire.OP_STOP_STREAM)
+            status = await session.request_status()
+        except (BleakError, BleLinkError) as err:
+            _LOG.info("board %d: final status failed: %s", state.board.board_id, err)
             return
-        last = tracker.last_rx_ns
-        elapsed_s = 0.0 if last is None else (time.monotonic_ns() - last) * 1e-9
-        if tracker.plausible_next(status.newest_seq, elapsed_s, status.rate_hz):
+        await self._note_status(state, status, connect=False)
+        monitor = state.monitor
+        while not dropped.is_set() and not self._closing.is_set():
+            if not monitor.tracker.gaps() or time.monotonic_ns() >= self._stop_deadline_ns:
+                break
+            await self._backfill(state, session, dropped)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(dropped.wait(), p.poll_interval_s)
+        if dropped.is_set():
             return
-        lost_before = tracker.lost
-        first = wire.seq_add(status.newest_seq, 1 - status.fifo_fill) if status.fifo_fill else None
-        tracker.start_boot(first, reboot=True)
-        _LOG.warning(
-            "board %d rebooted (sequence restarted at %d): %d samples of the previous boot "
-            "written off; samples it took after the last one received cannot be counted",
-            state.board.board_id,
-            status.newest_seq,
-            tracker.lost - lost_before,
-        )
+        state.finished = True
+        missing = monitor.tracker.missing()
+        if missing:
+            _LOG.warning(
+                "board %d: stopped with %d samples still missing", state.board.board_id, missing
+            )
 
     def _data_listener(self, board_id: int) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
         queue = self._queue
@@ -379,10 +511,14 @@ class BleSource:
 
         return on_data
 
-    @staticmethod
-    def _status_listener(state: _LinkState) -> Callable[[wire.Status], None]:
+    def _status_listener(self, state: _LinkState) -> Callable[[wire.Status], None]:
+        queue = self._queue
+
         def on_status(status: wire.Status) -> None:
             if status.board_id != state.board.board_id:
                 state.status_errors += 1
+            elif state.synced:  # the board's periodic status: its newest sample
+                state.status_ns = time.monotonic_ns()
+                queue.put_nowait(_StatusNote(state.board.board_id, status, state.status_ns, False))
 
         return on_status

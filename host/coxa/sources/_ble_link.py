@@ -36,7 +36,9 @@ class BoardSession:
 
     The status characteristic's notification callback only timestamps and enqueues; a task
     of this session reassembles the packets, matches acks to waiting commands by token and
-    keeps the newest status frame.
+    keeps the newest status frame. :meth:`request_status` asks the board for a fresh status
+    (GET_STATUS); :meth:`read_status` reads the characteristic's value, which a board (or a
+    central stack) may serve from a cache.
 
     Parameters
     ----------
@@ -65,6 +67,8 @@ class BoardSession:
         self._queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self._reassembler = wire.Reassembler()
         self._waiting: dict[int, asyncio.Future[wire.Ack]] = {}
+        self._status_after: dict[int, asyncio.Future[wire.Status]] = {}  # GET_STATUS tokens
+        self._status_next: list[asyncio.Future[wire.Status]] = []  # acked, status due
         self._token = 0
         self._counter = 0
         self._task: asyncio.Task[None] | None = None
@@ -81,9 +85,13 @@ class BoardSession:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for future in self._waiting.values():
+        for future in [*self._waiting.values(), *self._status_after.values()]:
             future.cancel()
+        for waiter in self._status_next:
+            waiter.cancel()
         self._waiting.clear()
+        self._status_after.clear()
+        self._status_next.clear()
 
     def _enqueue(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         self._queue.put_nowait((time.monotonic_ns(), bytes(data)))
@@ -104,8 +112,15 @@ class BoardSession:
                 future = self._waiting.pop(frame.token, None)
                 if future is not None and not future.done():
                     future.set_result(frame)
+                waiter = self._status_after.pop(frame.token, None)
+                if waiter is not None and frame.ok:
+                    self._status_next.append(waiter)  # the status frame follows this ack
             elif isinstance(frame, wire.Status):
                 self.status = frame
+                waiters, self._status_next = self._status_next, []
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(frame)
                 if self._on_status is not None:
                     self._on_status(frame)
             else:
@@ -114,11 +129,21 @@ class BoardSession:
 
     async def command(self, opcode: int, *args: int) -> wire.Ack | None:
         """Send a command; return its ack, or None when none came within the timeout."""
+        return await self._command(opcode, args, None)
+
+    async def _command(
+        self,
+        opcode: int,
+        args: tuple[int, ...],
+        status_waiter: asyncio.Future[wire.Status] | None,
+    ) -> wire.Ack | None:
         token = self._token
         self._token = (self._token + 1) & 0xFF
         frame = wire.encode_command(opcode, token, *args)
         future: asyncio.Future[wire.Ack] = asyncio.get_running_loop().create_future()
         self._waiting[token] = future
+        if status_waiter is not None:
+            self._status_after[token] = status_waiter
         try:
             async with self._write_lock:
                 packets, self._counter = wire.fragment(frame, self.client.mtu_size, self._counter)
@@ -130,9 +155,44 @@ class BoardSession:
             return None
         finally:
             self._waiting.pop(token, None)
+            self._status_after.pop(token, None)
+
+    async def request_status(self) -> wire.Status:
+        """Ask the board for its status now (GET_STATUS) and return the status frame that
+        follows the ack: the board's state at this moment, never a cached value.
+
+        Raises
+        ------
+        BleLinkError
+            No ack, a failed ack, or no status frame after the ack within the timeout.
+        """
+        waiter: asyncio.Future[wire.Status] = asyncio.get_running_loop().create_future()
+        try:
+            ack = await self._command(wire.OP_GET_STATUS, (), waiter)
+            if ack is None:
+                raise BleLinkError(f"{self.client.address}: no answer to GET_STATUS")
+            if not ack.ok:
+                raise BleLinkError(f"{self.client.address}: GET_STATUS failed ({ack.result_name})")
+            try:
+                status = await asyncio.wait_for(waiter, self.command_timeout_s)
+            except TimeoutError as err:
+                raise BleLinkError(
+                    f"{self.client.address}: no status frame after the GET_STATUS ack"
+                ) from err
+        finally:
+            if waiter in self._status_next:
+                self._status_next.remove(waiter)
+            waiter.cancel()
+        self.status = status
+        return status
 
     async def read_status(self) -> wire.Status:
-        """Read the status characteristic (one complete packet carrying a status frame)."""
+        """Read the status characteristic (one complete packet carrying a status frame).
+
+        The value is whatever the board last wrote there (the firmware refreshes it about
+        once a second and on connection) and may come from a stack's cache: use
+        :meth:`request_status` where the value must be current.
+        """
         value = await self.client.read_gatt_char(self._status_char)
         try:
             frame = wire.Reassembler().push(bytes(value))

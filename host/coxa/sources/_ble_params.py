@@ -11,6 +11,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
 from coxa import wire
+from coxa.sources._monitor import MonitorParams
 
 
 @dataclass(frozen=True)
@@ -87,14 +88,19 @@ class BleParams:
         Period of each link's housekeeping (gaps, backfill, health), s. Default 0.05
         [assumption].
     status_interval_s : float
-        Period of status reads on a streaming link, s: the board's newest sequence number
-        reveals samples lost at the end of a burst before any later frame does. Default 1.0
-        [assumption].
+        A streaming link whose board sent no status notification for this long has its
+        status read, s: the board's newest sequence number reveals samples lost at the end
+        of a burst before any later frame does. Default 1.0 [assumption: boards notify
+        their status about once a second, so reads are the fallback].
     health_window_s : float
         Window of the samples-per-second figure, s. Default 2 [assumption].
     reboot_margin_samples : int
         Samples a board's newest sequence may be ahead of what the elapsed time explains
         before a jump is taken as a reboot. Default 2000 [assumption: 10 s at 200 Hz].
+    drain_s : float
+        After :meth:`BleSource.request_stop`, longest time spent collecting the samples the
+        boards still owe (backfill, reconnecting a board that dropped), s. Default 5
+        [assumption, as ``SerialParams.drain_s``].
     """
 
     att_mtu: int = wire.RECOMMENDED_ATT_MTU
@@ -110,6 +116,7 @@ class BleParams:
     status_interval_s: float = 1.0
     health_window_s: float = 2.0
     reboot_margin_samples: int = 2000
+    drain_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not wire.MIN_ATT_MTU <= self.att_mtu <= wire.MAX_ATT_MTU:
@@ -123,12 +130,28 @@ class BleParams:
             "poll_interval_s",
             "status_interval_s",
             "health_window_s",
+            "drain_s",
         )
         for name in positive:
             if not float(getattr(self, name)) > 0.0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.backoff_factor < 1.0 or self.backfill_attempts < 1 or self.gap_grace_s < 0.0:
             raise ValueError("need backoff_factor >= 1, backfill_attempts >= 1, gap_grace_s >= 0")
+        if self.reboot_margin_samples < 0:
+            raise ValueError(
+                f"reboot_margin_samples must be >= 0, got {self.reboot_margin_samples}"
+            )
+
+    def monitor_params(self) -> MonitorParams:
+        """The bookkeeping settings of every board's :class:`coxa.sources.BoardMonitor`."""
+        return MonitorParams(
+            rate_window_s=self.health_window_s,
+            backfill_timeout_s=self.backfill_retry_s,
+            backfill_attempts=self.backfill_attempts,
+            clock_window_s=self.health_window_s,
+            gap_grace_s=self.gap_grace_s,
+            reboot_margin_samples=self.reboot_margin_samples,
+        )
 
 
 @dataclass(frozen=True)

@@ -153,10 +153,16 @@ async def pair_board(
 ) -> wire.Status:
     """Pair with a board (LE Secure Connections) and bond, while its pairing window is open.
 
+    The central's side of pairing can end before the board has stored the bond (the board
+    completes when the central's last keys arrive, and acts on the new bond in its main
+    loop): the board is asked for its status (GET_STATUS, never the cached read value) until
+    it reports the bond, at most ``connect_timeout_s``.
+
     Returns
     -------
     coxa.wire.Status
-        The board's status after pairing; its ``STATE_BONDED`` bit is set.
+        The board's status after pairing: ``STATE_BONDED`` set, ``STATE_PAIRING_MODE``
+        clear (a new bond closes the board's pairing window).
 
     Raises
     ------
@@ -173,8 +179,28 @@ async def pair_board(
                 f"{address} refused pairing (press its button to open the pairing window): {err}"
             ) from err
         async with BoardSession(client, p.command_timeout_s) as session:
-            status = await session.read_status()
-    if not status.state & wire.STATE_BONDED:
-        raise BleLinkError(f"{address} paired but does not report a bond")
+            status = await _bond_reported(session, p)
+    if not _bond_stored(status):
+        raise BleLinkError(
+            f"{address} paired but does not report the bond (state bits {status.state:#04x} "
+            f"after {p.connect_timeout_s:g} s)"
+        )
     _LOG.info("paired with board %#06x at %s", status.board_id, address)
     return status
+
+
+def _bond_stored(status: wire.Status) -> bool:
+    """True if a status says a (new) bond is stored: bonded, pairing window closed."""
+    return bool(status.state & wire.STATE_BONDED) and not status.state & wire.STATE_PAIRING_MODE
+
+
+async def _bond_reported(session: BoardSession, params: BleParams) -> wire.Status:
+    """The board's fresh status, asked for every ``poll_interval_s`` until it reports the
+    bond or ``connect_timeout_s`` passed (then the last one)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + params.connect_timeout_s
+    while True:
+        status = await session.request_status()
+        if _bond_stored(status) or loop.time() >= deadline:
+            return status
+        await asyncio.sleep(params.poll_interval_s)

@@ -6,6 +6,10 @@ capture stores, written before any processing) together with the data frames it 
 already decoded and stamped with the host receive time. Everything above the source layer
 (recorder, fusion pipeline, readout) sees only this interface, so it runs unchanged on
 hardware, on a replayed capture and on simulated boards.
+
+Sources of live boards (BLE, serial, simulation) are also a :class:`StoppableSource`: they
+stream until asked to stop, and a stop request collects what the boards still owe before the
+iteration ends.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 from coxa.capture import CaptureRecord
 from coxa.sources._frames import ReceivedFrame
@@ -104,4 +108,22 @@ class Source(Protocol):
 
     def health(self) -> Mapping[int, BoardHealth]:
         """The current state of every board's link."""
+        ...
+
+
+@runtime_checkable
+class StoppableSource(Source, Protocol):
+    """A :class:`Source` of live boards, which streams until it is asked to stop.
+
+    ``BleSource``, ``SerialSource`` and ``SimSource`` implement it; a replay ends by itself.
+    """
+
+    def request_stop(self) -> None:
+        """Ask for the end of the session and return at once.
+
+        The source reads each board's newest sample (a status), asks for the samples still
+        missing up to it (backfill, for at most the source's ``drain_s``), stops the boards'
+        streams (at the latest when it is closed) and ends the iteration, after delivering
+        every arrival already received. Calling it again does nothing.
+        """
         ...

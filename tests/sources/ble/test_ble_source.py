@@ -79,6 +79,7 @@ def test_link_drop_mid_set_is_recovered_by_backfill() -> None:
     assert dropped.drops == 2
     assert dropped.frames_backfill > 0
     assert outcome.health[dropped.board_id].reconnects == 2
+    assert outcome.stats[dropped.board_id].reboots == 0  # reconnections, not restarts
     _assert_complete(outcome)
 
 

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from coxa import wire
-from coxa.sources import BleBoard, BleLinkStats, BleSource
-from coxa.sources._ble_link import BoardSession
+from coxa.sources import BleBoard, BleLinkError, BleLinkStats, BleSource, pair_board
 from coxa.sources.virtual import CENTRAL_ADDRESS, VirtualRadio
 from tests.sources.bridge._bridge import (
     SEC_TYPE_PEER,
@@ -121,6 +120,7 @@ def test_link_drops_mid_stream_are_recovered_by_backfill(drop_run: BridgeOutcome
     _assert_complete(drop_run)
     truth = drop_run.truth
     assert drop_run.health.reconnects == len(DROPS.drop_after_s)
+    assert drop_run.stats.reboots == 0  # reconnections, not sequence restarts
     assert truth.ble["connections"] == 1 + len(DROPS.drop_after_s)
     # what the board took while out of reach came back from its FIFO, not from live frames
     backfilled = {
@@ -156,17 +156,12 @@ def _secret_records(path: Path) -> list[tuple[int, bytes, bytes]]:
 
 
 async def _pair(radio: VirtualRadio, board: FirmwareBoard) -> wire.Status:
-    """Pair (LE Secure Connections, bonding) and wait until the firmware reports the bond."""
-    client = radio.backend.make_client(board.address, FAST.connect_timeout_s)
-    async with client:
-        await client.pair()
-        async with BoardSession(client, FAST.command_timeout_s) as session:
-            for _ in range(40):
-                status = await session.read_status()
-                if status.state & wire.STATE_BONDED:
-                    return status
-                await asyncio.sleep(0.025)
-    raise AssertionError(f"the firmware never reported the bond\n{board.output()}")
+    """Pair (LE Secure Connections, bonding); ``pair_board`` returns once the firmware
+    reports the bond (its pairing ends after the central's, it acts on the bond in its pump)."""
+    try:
+        return await pair_board(board.address, radio.backend, FAST)
+    except BleLinkError as err:
+        raise AssertionError(f"{err}\n{board.output()}") from err
 
 
 async def _attempt(board: FirmwareBoard, rig_board: BleBoard, seconds: float) -> BleLinkStats:

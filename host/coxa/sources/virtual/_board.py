@@ -1,11 +1,13 @@
 """A virtual coxa board: a bumble GATT peripheral speaking protocol v1 like the firmware.
 
 It mirrors ``firmware/coxa_fw/ble.py`` (GATT layout, advertising, pairing gate, status and
-ack packets, fragmentation at the connection's ATT MTU) and ``firmware/coxa_fw/framer.py``
-(live frames of the newest samples interleaved with backfill frames from a RAM FIFO), fed by
-the simulator's samples in real or accelerated time. Faults can be injected: link drops,
-reboots (the sequence restarts), bursty notification loss, duplicated and reordered
-notifications.
+ack packets, fragmentation at the connection's ATT MTU, a status read value that is a cache
+refreshed at boot, on connection, on a new bond and once a second with the periodic status
+notification; events recorded by the stack and acted on in the board's pump) and
+``firmware/coxa_fw/framer.py`` (live frames of the newest samples interleaved with backfill
+frames from a RAM FIFO), fed by the simulator's samples in real or accelerated time. Faults
+can be injected: link drops, reboots (the sequence restarts), bursty notification loss,
+duplicated and reordered notifications.
 """
 
 from __future__ import annotations
@@ -134,6 +136,16 @@ class VirtualBoardParams:
         First sequence number after a reboot. Default 0 [src: firmware ``App`` default].
     battery_pct : int
         Battery Level characteristic value, percent. Default 80 [assumption].
+    status_period_s : float
+        Board seconds between two periodic status frames: each is notified on the status
+        characteristic and becomes its read value, which is otherwise only refreshed at
+        boot, on connection, on a new bond and when the pairing window opens (a read is
+        served from that cache, as the firmware's NimBLE attribute table does). Default 1
+        [src: firmware ``main.STATUS_PERIOD_MS``].
+    refresh_status_on_connect : bool
+        Refresh the status read value when a central connects. Default True [src: firmware
+        ``ble.py``]; False models firmware that did not, whose read value after a
+        reconnection is up to ``status_period_s`` old.
     """
 
     speed: float = 1.0
@@ -148,10 +160,14 @@ class VirtualBoardParams:
     boot_s: float = 0.2
     reboot_seq: int = 0
     battery_pct: int = 80
+    status_period_s: float = 1.0
+    refresh_status_on_connect: bool = True
 
     def __post_init__(self) -> None:
         if self.speed <= 0 or self.pump_interval_s <= 0 or self.adv_interval_ms <= 0:
             raise ValueError("speed, pump_interval_s and adv_interval_ms must be positive")
+        if self.status_period_s <= 0:
+            raise ValueError(f"status_period_s must be positive, got {self.status_period_s}")
         if self.fifo_capacity < 1 or self.backfill_slots < 1 or self.packets_per_pump < 1:
             raise ValueError("fifo_capacity, backfill_slots and packets_per_pump must be >= 1")
 
@@ -295,7 +311,11 @@ class VirtualBoard:
         self.rejected_commands = 0
         self.produced: list[tuple[int, int, int]] = []
         self._bonds: set[str] = set()
+        self._new_bonds: list[str] = []  # recorded by the pairing event, stored by the pump
         self._conn: Connection | None = None
+        self._conn_seen: Connection | None = None  # the connection the pump last saw
+        self._status_value = b""  # the status characteristic's read value
+        self._next_status_s = 0.0
         self._control_rx: deque[tuple[Connection, bytes]] = deque()
         self._control_reasm = wire.Reassembler()
         self._tx_data = _TxChannel()
@@ -322,6 +342,8 @@ class VirtualBoard:
         self._t_start = time.monotonic()
         if not self._bonds:
             self.enter_pairing_mode()
+        self._refresh_status()
+        self._next_status_s = self.params.status_period_s
         await self._advertise()
         self._task = loop.create_task(self._run(), name=f"virtual board {self.board_id}")
 
@@ -381,10 +403,12 @@ class VirtualBoard:
     def enter_pairing_mode(self) -> None:
         """Open the pairing window (the board's button)."""
         self._pairing_until_s = self.board_time_s + self.params.pairing_window_s
+        self._refresh_status()
 
     def forget_bonds(self) -> None:
         """Delete every bond (long button press) and open the pairing window."""
         self._bonds.clear()
+        self._new_bonds.clear()
         self.device.keystore = MemoryKeyStore()
         self.enter_pairing_mode()
 
@@ -576,18 +600,42 @@ class VirtualBoard:
         self._held = None
 
     def _on_pairing(self, keys: PairingKeys) -> None:
+        # like the firmware's IRQ: record only; the pump stores the bond
         conn = self._conn
         if conn is not None:
-            self._bonds.add(str(conn.peer_address))
-        self._pairing_until_s = None  # a new bond closes the pairing window
-        _LOG.debug("board %d: bonded (%s)", self.board_id, keys)
+            self._new_bonds.append(str(conn.peer_address))
+        _LOG.debug("board %d: paired (%s)", self.board_id, keys)
+
+    def _store_bonds(self) -> None:
+        """The pump's part of a new bond: store it, close the pairing window (a new bond
+        does), refresh the status value (as the firmware)."""
+        if not self._new_bonds:
+            return
+        self._bonds.update(self._new_bonds)
+        self._new_bonds.clear()
+        self._pairing_until_s = None
+        self._refresh_status()
+        _LOG.debug("board %d: bond stored", self.board_id)
+
+    def _refresh_status(self) -> None:
+        """Write the current status into the status characteristic's read value."""
+        self._status_value = bytes([0]) + self.status_frame()
+
+    def _periodic_status(self, t_s: float) -> None:
+        """Every ``status_period_s``: refresh the read value, notify the status if connected."""
+        if t_s < self._next_status_s:
+            return
+        self._next_status_s = t_s + self.params.status_period_s
+        self._refresh_status()
+        if self._conn is not None:
+            self._status_q.append(self._status_value[1:])
 
     def _on_control_write(self, connection: Connection, value: Any) -> None:
         # like the firmware's IRQ handler: record only
         self._control_rx.append((connection, bytes(value)))
 
     def _on_status_read(self, _connection: Connection) -> bytes:
-        return bytes([0]) + self.status_frame()
+        return self._status_value  # served from the attribute table, as NimBLE does
 
     def _trusted(self, connection: Connection) -> bool:
         if self.pairing_mode:
@@ -661,9 +709,15 @@ class VirtualBoard:
             if self._booting_until_s is not None:
                 continue
             self._produce()
+            self._store_bonds()
+            self._periodic_status(t_s)
             conn = self._conn
             if conn is None:
                 continue
+            if conn is not self._conn_seen:
+                self._conn_seen = conn
+                if self.params.refresh_status_on_connect:
+                    self._refresh_status()
             while self._control_rx:
                 c, packet = self._control_rx.popleft()
                 if c is not conn:
@@ -712,6 +766,8 @@ class VirtualBoard:
         self._reset_epoch(seq_start=self.params.reboot_seq, first_index=first)
         if not self._bonds:
             self.enter_pairing_mode()
+        self._refresh_status()
+        self._next_status_s = self.board_time_s + self.params.status_period_s
         await self._advertise()
 
     def _faulty_packets(self, packet: bytes) -> list[bytes]:
