@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from coxa.capture import read_capture
-from coxa.record import Recorder, RecordParams, check_capture, table_digest
-from coxa.sources import Arrival, ReplaySource, SimParams, SimSource
+from coxa.record import Progress, Recorder, RecordParams, check_capture, table_digest
+from coxa.sources import Arrival, ReplaySource, SimParams, SimSource, StoppableSource
 from coxa.store import Catalog, RigBoard
 
 PARAMS = SimParams(boards=6, duration_s=14.0, loss=0.05, disconnects=2, seed=5)
@@ -113,3 +113,28 @@ def test_stop_ends_a_session_early_and_cleanly(tmp_path: Path) -> None:
     assert not check.damaged
     assert check.samples_lost == 0
     assert all(700 < b.samples < 1200 for b in check.boards)
+
+
+def test_stop_drains_a_stoppable_source_and_ends_other_sources_at_once(tmp_path: Path) -> None:
+    capture = tmp_path / "stopped.coxa"
+    source = SimSource(SimParams(boards=2, duration_s=30.0, loss=0.05, seed=2))
+    assert isinstance(source, StoppableSource)
+
+    def on_progress(progress: Progress) -> None:
+        if progress.t_s >= 3.0:
+            recorder.stop()  # as Ctrl-C: the simulated boards' backfills are drained
+
+    recorder = Recorder(source, capture, on_progress=on_progress)
+    result = asyncio.run(recorder.run())
+    assert 3.0 <= result.duration_s < 3.0 + source.params.drain_s  # the drain, not 30 s
+    assert result.samples_lost == 0
+    check = check_capture(capture)
+    assert not check.damaged
+    assert check.samples_lost == 0
+    # A replay is not a stoppable source: it ends at the first record past the duration.
+    replay = ReplaySource(capture)
+    assert not isinstance(replay, StoppableSource)
+    replayed = Recorder(replay, None, params=RecordParams(duration_s=1.5))
+    short = asyncio.run(replayed.run())
+    assert 1.5 <= short.duration_s < 1.6
+    assert short.records < len(read_capture(capture).records)

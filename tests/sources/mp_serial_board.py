@@ -16,7 +16,10 @@ Configuration keys: ``counts`` (raw IMU counts file, see ``mp_app_rig.Counts``),
 ``board_id``, ``summary`` (where the JSON summary goes: standard output is the pty),
 ``inject`` (``[[after_packet, hex], ...]``: bytes written to the port right after that many
 complete packets, e.g. garbage, a truncated packet, a frame of another protocol version),
-``idle_ms``.
+``idle_ms``, ``presample`` (samples the board takes after its boot before it serves the port:
+a board that has been sampling since it came out of a reset while the host reopens its port),
+``reboot_after`` (the board stops taking samples after this many, sends what it took, writes
+its summary and exits: a reset; the test starts the next boot on a new pty).
 """
 
 import json
@@ -61,6 +64,11 @@ class PtyStream:
         return len(data)
 
 
+def taken(app):
+    """Samples the app has taken since its boot."""
+    return app.sampler.k - app.fifo.first_seq
+
+
 def main():
     with open(sys.argv[1]) as f:
         cfg = json.load(f)
@@ -73,6 +81,12 @@ def main():
         if rig.t_start >= 0:
             break
         rig.poll()
+    # Sample before serving the port (the host's commands wait in the pty).
+    presample = cfg.get("presample", 0)
+    while taken(app) < presample and not rig.done_producing():
+        rig.t.advance_us(5000)
+        rig._produce()
+        app.step()
     # Wait (in real time, virtual time standing) for the host to start the stream.
     t_wait = utime.ticks_ms()
     while not app.streaming():
@@ -82,12 +96,24 @@ def main():
         if utime.ticks_diff(utime.ticks_ms(), t_wait) > 20000:
             raise OSError("the host never sent START_STREAM")
     # Stream the recording.
+    reboot_after = cfg.get("reboot_after")
     while not rig.done_producing():
+        if reboot_after is not None and taken(app) >= reboot_after:
+            break
         rig.t.advance_us(5000)
         rig._produce()
         app.step()
         link.poll()
         link.pump(4)
+    if reboot_after is not None:
+        # Send the last live frames (no more samples: 300 ms of virtual time, six times the
+        # framer's live age), then reset.
+        for _ in range(60):
+            rig.t.advance_us(5000)
+            link.poll()
+            link.pump(4)
+        write_summary(cfg, app, link, stream)
+        return
     # Serve the host until it stops the stream or goes quiet.
     idle_ms = cfg.get("idle_ms", 8000)
     t_idle = utime.ticks_ms()
@@ -98,9 +124,13 @@ def main():
         if link.pump(8):
             t_idle = utime.ticks_ms()
         utime.sleep_ms(1)
+    write_summary(cfg, app, link, stream)
+
+
+def write_summary(cfg, app, link, stream):
     framer = app.framers[LINK_USB]
     summary = {
-        "samples_taken": app.sampler.k - app.fifo.first_seq,
+        "samples_taken": taken(app),
         "first_seq": app.fifo.first_seq,
         "frames_sent": link.frames_sent,
         "frames_live": framer.frames_live,

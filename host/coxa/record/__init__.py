@@ -11,7 +11,6 @@ from coxa.record._recorder import (
     Recorder,
     RecordParams,
     RecordResult,
-    Stoppable,
     capture_metadata,
 )
 
@@ -23,7 +22,6 @@ __all__ = [
     "RecordParams",
     "RecordResult",
     "Recorder",
-    "Stoppable",
     "capture_metadata",
     "check_capture",
     "table_digest",

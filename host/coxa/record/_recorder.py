@@ -8,24 +8,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import coxa
 from coxa.analysis import Rep
 from coxa.capture import CaptureWriter
 from coxa.fusion import FusionParams
 from coxa.record._pipeline import Pipeline
-from coxa.sources import BoardHealth, ReceivedFrame, Source, fused_segments
+from coxa.sources import BoardHealth, ReceivedFrame, Source, StoppableSource, fused_segments
 from coxa.store import Catalog
 
 _LOG = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class Stoppable(Protocol):
-    """A source that ends by itself after a stop request (draining its last backfills)."""
-
-    def request_stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -170,10 +163,10 @@ class Recorder:
         self._stop_requested = False
 
     def stop(self) -> None:
-        """Ask for the end of the session (Ctrl-C): a stoppable source drains, others end at
-        the next record."""
+        """Ask for the end of the session (Ctrl-C): a :class:`~coxa.sources.StoppableSource`
+        drains, others end at the next record."""
         self._stop_requested = True
-        if isinstance(self.source, Stoppable):
+        if isinstance(self.source, StoppableSource):
             self.source.request_stop()
 
     async def run(self) -> RecordResult:
@@ -224,7 +217,7 @@ class Recorder:
                     over = duration is not None and t_last - t_first >= duration * 1e9
                     if (over or self._stop_requested) and not stopping:
                         stopping = True
-                        if isinstance(self.source, Stoppable):
+                        if isinstance(self.source, StoppableSource):
                             self.source.request_stop()
                         else:
                             break

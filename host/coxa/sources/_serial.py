@@ -13,6 +13,15 @@ last contiguous sequence number whenever it sees a gap, polls the status every f
 (the newest sample tells it about a lost tail), and on :meth:`SerialSource.request_stop` reads
 the status once more, waits for the last backfills and sends STOP_STREAM.
 
+Reboots: every status frame on a serial link answers a GET_STATUS, so it is fresh, and each
+one (above all the one asked for when a port reopens: a board on native USB that resets drops
+off the bus) goes through :meth:`BoardMonitor.on_connect_status`. When the board's sequence
+restarted (its FIFO is empty, or its newest sample is behind the stream or further ahead than
+the time since the last frame explains; the status frame carries no boot counter or uptime)
+the monitor writes off what the previous boot still missed and tracks the new boot from the
+oldest sample its FIFO holds (backfilled like any gap), and the source starts the stream again.
+Status frames, acks and data frames are applied in the order the board sent them.
+
 Chunks read before the board id is known are held and recorded once it is known. After a
 reconnection the decoder is not reset, as a replay cannot know about it either: a packet torn
 by the unplugging is one bad packet, and its samples come back by backfill.
@@ -33,6 +42,7 @@ from typing import Protocol, Self, cast
 
 from coxa import wire
 from coxa.capture import CaptureRecord, LinkKind
+from coxa.sources._frames import ReceivedFrame
 from coxa.sources._monitor import BoardMonitor, MonitorParams
 from coxa.sources._rigs import UNASSIGNED_SEGMENT
 from coxa.sources._serial_decode import SerialLinkDecoder
@@ -257,6 +267,15 @@ class SerialSource:
             if link.board_id is not None and link.decoder is not None
         }
 
+    def monitors(self) -> dict[int, BoardMonitor]:
+        """The monitor of every board whose id is known (its counts: reboots, duplicates,
+        samples per boot)."""
+        return {
+            link.board_id: link.monitor
+            for link in self._links
+            if link.board_id is not None and link.monitor is not None
+        }
+
     # ------------------------------------------------------------------ reader threads
     def _post(self, event: _Event) -> None:
         loop, queue = self._loop, self._queue
@@ -335,6 +354,7 @@ class SerialSource:
         link.opened_once = True
         _LOG.info("serial port %s open", link.spec.port)
         self._write(link, b"\x00")
+        # On a reopen, the answer tells whether the board rebooted meanwhile (_control).
         self._send(link, wire.OP_GET_STATUS)
         if link.decoder is not None and link.streaming:
             self._send(link, wire.OP_START_STREAM)
@@ -383,14 +403,20 @@ class SerialSource:
         assert decoder is not None
         assert monitor is not None
         assert board_id is not None
-        frames, control = decoder.feed(t_ns // 1000, data)
-        for received in frames:
-            monitor.on_frame(received)
-        for item in control:
-            self._control(link, monitor, item)
+        frames: list[ReceivedFrame] = []
+        # In the order the board sent them: the frames after a status that shows a reboot
+        # belong to the new boot.
+        for item in decoder.feed_in_order(t_ns // 1000, data):
+            if isinstance(item, ReceivedFrame):
+                monitor.on_frame(item)
+                frames.append(item)
+            else:
+                self._control(link, monitor, item, t_ns)
         return Arrival(CaptureRecord(t_ns, board_id, LinkKind.SERIAL, data), tuple(frames))
 
-    def _control(self, link: _Link, monitor: BoardMonitor, item: wire.Ack | wire.Status) -> None:
+    def _control(
+        self, link: _Link, monitor: BoardMonitor, item: wire.Ack | wire.Status, t_ns: int
+    ) -> None:
         if isinstance(item, wire.Status):
             if item.board_id != link.board_id:
                 self._fail(link, f"now board {item.board_id}, was board {link.board_id}")
@@ -402,8 +428,18 @@ class SerialSource:
                 link.streaming = True
                 monitor.tracker.expect_from(wire.seq_add(item.newest_seq, 1))
                 self._send(link, wire.OP_START_STREAM)
-            else:
-                monitor.tracker.announce(item.newest_seq)
+            elif monitor.on_connect_status(item, t_ns):
+                # A status on a serial link always answers a GET_STATUS (no cached value), so
+                # every one, above all the one asked for when the port (re)opens, is checked
+                # for a reboot. A board out of a reset does not stream, and answers to the
+                # backfill requests of its previous boot would be about other samples.
+                link.tokens = {
+                    token: asked
+                    for token, asked in link.tokens.items()
+                    if asked[0] != wire.OP_BACKFILL
+                }
+                if self._stopping_at is None:
+                    self._send(link, wire.OP_START_STREAM)
             return
         asked = link.tokens.pop(item.token, None)
         if asked is None:

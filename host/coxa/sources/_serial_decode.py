@@ -71,6 +71,20 @@ class SerialLinkDecoder:
         """Consume one chunk; return the data frames and the acks/status frames it completed."""
         frames: list[ReceivedFrame] = []
         control: list[wire.Ack | wire.Status] = []
+        for item in self.feed_in_order(t_rx_us, chunk):
+            if isinstance(item, ReceivedFrame):
+                frames.append(item)
+            else:
+                control.append(item)
+        return frames, control
+
+    def feed_in_order(
+        self, t_rx_us: int, chunk: bytes
+    ) -> list[ReceivedFrame | wire.Ack | wire.Status]:
+        """Consume one chunk; return the data frames, acks and status frames it completed, in
+        the order the board sent them (a status between data frames tells where a reboot
+        starts: the frames after it belong to the new boot)."""
+        items: list[ReceivedFrame | wire.Ack | wire.Status] = []
         for raw in self._deframer.feed(chunk):
             try:
                 frame = wire.decode_frame(raw)
@@ -88,16 +102,16 @@ class SerialLinkDecoder:
                     self._error(f"frame from board {frame.board_id} on the port of {self.board_id}")
                     continue
                 self.frames += 1
-                frames.append(ReceivedFrame(t_rx_us=t_rx_us, frame=frame))
+                items.append(ReceivedFrame(t_rx_us=t_rx_us, frame=frame))
             elif isinstance(frame, wire.Command):
                 self.bad_frames += 1
                 self._error("a command frame from the board side")
             else:
-                control.append(frame)
+                items.append(frame)
         if self._deframer.errors != self._reported_bad:
             self._reported_bad = self._deframer.errors
             self._error(f"bad serial packet: {self._deframer.last_error}")
-        return frames, control
+        return items
 
     def _error(self, message: str) -> None:
         self.last_error = message

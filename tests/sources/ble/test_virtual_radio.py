@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 import pytest
 from bleak import BleakClient, BleakScanner
+from bleak.exc import BleakError
+from bumble.hci import Address
 
 from coxa import wire
 from coxa.sources import identify_board, scan_boards
@@ -75,3 +79,104 @@ def test_identify_blinks_without_a_bond() -> None:
     assert ok
     assert count == 1
     assert identifying
+
+
+@pytest.mark.parametrize("outer_timeout", [False, True], ids=["client-timeout", "caller-timeout"])
+def test_a_timed_out_connection_does_not_block_the_radio(outer_timeout: bool) -> None:
+    """An attempt to a switched-off board ends in time and later connections still work.
+
+    With ``caller-timeout`` the caller abandons the attempt at the same time as the client's
+    own timeout, as ``BleSource`` does; both used to leave the virtual controller with a
+    pending connection that refused every later one (COMMAND_DISALLOWED).
+    """
+    timeout_s = 0.4
+
+    async def attempt(address: str, radio: VirtualRadio) -> None:
+        client = BleakClient(address, backend=radio.backend.client, timeout=timeout_s)
+        bound = timeout_s if outer_timeout else timeout_s + 2.0
+        await asyncio.wait_for(client.connect(), bound)
+        await client.disconnect()
+
+    async def main() -> tuple[str, float, bool, bool, bool]:
+        async with VirtualRadio() as radio:
+            off, on = (radio.add_board(s) for s in sim_samples(2))
+            await on.start()
+            t0 = time.perf_counter()
+            with pytest.raises((BleakError, TimeoutError)) as failed:
+                await attempt(off.address, radio)
+            elapsed_s = time.perf_counter() - t0
+            # The present board connects after the failed attempt...
+            await attempt(on.address, radio)
+            # ...and the absent board, once switched on, is not connected behind our back
+            # (the abandoned attempt is over), and accepts a new connection.
+            await off.start()
+            await asyncio.sleep(0.3)
+            ghost = off.connected
+            await attempt(off.address, radio)
+            return type(failed.value).__name__, elapsed_s, ghost, on.connected, off.connected
+
+    failure, elapsed_s, ghost, on_connected, off_connected = asyncio.run(main())
+    assert failure in ("BleakError", "TimeoutError")
+    assert elapsed_s < timeout_s + 1.0
+    assert not ghost
+    assert not on_connected  # both clients disconnected cleanly
+    assert not off_connected
+
+
+def test_a_connection_nobody_waits_for_is_dropped() -> None:
+    """A connection completed after its attempt was abandoned (the controller connected in
+    the loop turns between the timeout and the clean-up) is dropped, so the board does not
+    stay connected to nobody and keeps advertising."""
+
+    async def main() -> tuple[bool, bool]:
+        async with VirtualRadio() as radio:
+            board = radio.add_board(sim_samples(1)[0])
+            await board.start()
+            # Connect the central behind the radio's back, as the late controller would.
+            await radio._central.connect(Address(board.address), timeout=2.0)  # pyright: ignore[reportPrivateUsage]
+            await asyncio.sleep(0.3)
+            dropped = not board.connected
+            async with BleakClient(board.address, backend=radio.backend.client, timeout=2.0) as c:
+                reconnected = c.is_connected
+            return dropped, reconnected
+
+    dropped, reconnected = asyncio.run(main())
+    assert dropped
+    assert reconnected
+
+
+@pytest.mark.parametrize(("trigger", "turns"), [("controller", 0), ("board", 2), ("board", 10)])
+def test_a_connection_given_up_during_set_up_is_closed(trigger: str, turns: int) -> None:
+    """The caller gives up (cancels) ``turns`` event-loop turns after the link came up: at
+    the central's controller (its connection event not yet at the host), or at the board
+    (the client still exchanges the MTU and discovers the services). The link is closed, not
+    left to nobody, and the board accepts the next connection."""
+
+    async def main() -> tuple[bool, bool, bool]:
+        async with VirtualRadio() as radio:
+            board = radio.add_board(sim_samples(1)[0])
+            await board.start()
+            client = BleakClient(board.address, backend=radio.backend.client, timeout=2.0)
+            attempt = asyncio.get_running_loop().create_task(client.connect())
+            controller = radio._central_controller  # pyright: ignore[reportPrivateUsage]
+            links = (
+                controller.le_connections if trigger == "controller" else board.device.connections
+            )
+            while not links:
+                await asyncio.sleep(0)
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            attempt.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await attempt
+            given_up = attempt.cancelled()
+            await asyncio.sleep(0.3)
+            left_connected = board.connected
+            async with BleakClient(board.address, backend=radio.backend.client, timeout=2.0) as c:
+                reconnected = c.is_connected
+            return given_up, left_connected, reconnected
+
+    given_up, left_connected, reconnected = asyncio.run(main())
+    assert given_up  # the set-up was still under way
+    assert not left_connected
+    assert reconnected

@@ -203,9 +203,11 @@ class VirtualBleakClient(BaseBleakClient):
             await self._discover(peer)
             if pair:
                 await self.pair()
-        except Exception as err:
+        except BaseException as err:
+            # Also when the caller gave up (cancelled): the board must not stay connected to
+            # nobody (it would stop advertising and refuse every later connection).
             await self.disconnect()
-            if isinstance(err, BleakError):
+            if isinstance(err, BleakError) or not isinstance(err, Exception):
                 raise
             raise BleakError(f"setting up the link to {self.address} failed: {err!r}") from err
 

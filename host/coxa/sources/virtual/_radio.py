@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -35,12 +36,13 @@ from coxa.sources.virtual._board import (
 )
 from coxa.sources.virtual._samples import BoardSamples
 
+_LOG = logging.getLogger(__name__)
+
 CENTRAL_ADDRESS = "C6:0A:FF:FF:00:01"
 """Random static address of the host's central on a virtual radio."""
 
 
-def _device(link: LocalLink, address: str, name: str) -> Device:
-    controller = Controller(name, link=link)
+def _device(controller: Controller, address: str, name: str) -> Device:
     return Device(
         name=name,
         address=Address(address, Address.RANDOM_DEVICE_ADDRESS),
@@ -79,7 +81,8 @@ class VirtualRadio:
         self.board_params = board_params or VirtualBoardParams()
         self.link = LocalLink()
         self.boards: dict[str, VirtualBoard] = {}
-        self._central = _device(self.link, CENTRAL_ADDRESS, "coxa-host")
+        self._central_controller = Controller("coxa-host", link=self.link)
+        self._central = _device(self._central_controller, CENTRAL_ADDRESS, "coxa-host")
         self._central.keystore = MemoryKeyStore()
         # The host's own GATT server accepts no larger MTU either: a board that asks for more
         # (the firmware asks for 247 on every connection) gets att_mtu.
@@ -87,8 +90,12 @@ class VirtualRadio:
         self._central.pairing_config_factory = self._pairing_config
         self._started = False
         self._connect_lock = asyncio.Lock()
+        self._connecting: Address | None = None
+        self._attempt_connection: Connection | None = None
+        self._drops: set[asyncio.Task[None]] = set()
         self._scan_listeners: list[Callable[[Advertisement], None]] = []
         self._central.on(self._central.EVENT_ADVERTISEMENT, self._on_advertisement)
+        self._central.on(self._central.EVENT_CONNECTION, self._on_connection)
         scanner = type("VirtualBleakScanner", (VirtualBleakScanner,), {"radio": self})
         client = type("VirtualBleakClient", (VirtualBleakClient,), {"radio": self})
         self.backend = BleBackend(scanner=scanner, client=client)
@@ -127,7 +134,8 @@ class VirtualRadio:
         address = address or board_address(samples.board_id)
         if address in self.boards or address == CENTRAL_ADDRESS:
             raise ValueError(f"address {address} is taken on this radio")
-        device = _device(self.link, address, wire.board_name(samples.board_id, samples.placement))
+        name = wire.board_name(samples.board_id, samples.placement)
+        device = _device(Controller(name, link=self.link), address, name)
         board = VirtualBoard(
             device, samples, params or self.board_params, faults or BoardFaults(), address
         )
@@ -187,10 +195,79 @@ class VirtualRadio:
             await self._central.stop_scanning()
 
     async def connect(self, address: Address, timeout_s: float) -> Connection:
-        """Connect the central to ``address`` (one connection attempt at a time, as a stack)."""
+        """Connect the central to ``address`` (one connection attempt at a time, as a stack).
+
+        Raises
+        ------
+        TimeoutError
+            ``address`` did not accept a connection within ``timeout_s`` seconds (a board
+            that is switched off, out of range or connected elsewhere).
+        """
         await self.start()
         async with self._connect_lock:
-            return await self._central.connect(address, timeout=timeout_s)
+            self._connecting = address
+            self._attempt_connection = None
+            # The timeout is ours, not bumble's: bumble's own timeout sends LE Create
+            # Connection Cancel and then waits for the attempt's completion event, which the
+            # virtual controller never sends (bumble 0.0.236), so it would wait forever.
+            attempt = asyncio.ensure_future(self._central.connect(address, timeout=None))
+            try:
+                # (asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the
+                # caller's cancellation when the attempt completes in the same turn.)
+                async with asyncio.timeout(timeout_s):
+                    return await asyncio.shield(attempt)
+            except BaseException:
+                # Timed out, failed, or the caller gave up (BleSource bounds the whole set-up
+                # itself): stop the controller first, then the host's attempt.
+                await self._abandon(attempt)
+                raise
+            finally:
+                self._connecting = None
+                self._attempt_connection = None
+
+    async def _abandon(self, attempt: asyncio.Future[Connection]) -> None:
+        """End a connection attempt that failed, timed out or was given up, as a real
+        controller and stack would.
+
+        bumble 0.0.236's virtual ``Controller`` keeps ``pending_le_connection`` when the attempt
+        is cancelled (``on_hci_le_create_connection_cancel_command`` only answers success) or
+        abandoned by its host: every later LE Create Connection is then refused with
+        COMMAND_DISALLOWED, and the controller would still connect to the board whenever it
+        advertises again. ``pending_le_connection`` is a plain attribute of the controller
+        (what its create-connection handlers set and test), so resetting it is what the cancel
+        command should do; real controllers and stacks do not need this. It is reset before
+        the host's attempt ends: bumble's ``Device`` cannot take the completion event of an
+        attempt it no longer runs (it needs the attempt's own address type). A connection
+        the controller made before (its event already on the way) is dropped.
+        """
+        self._central_controller.pending_le_connection = None
+        attempt.cancel()
+        await asyncio.wait({attempt})
+        if not attempt.cancelled() and attempt.exception() is None:
+            self._attempt_connection = attempt.result()
+        if self._attempt_connection is not None:
+            self._drop(self._attempt_connection)
+
+    def _on_connection(self, connection: Connection) -> None:
+        if self._connecting is not None and connection.peer_address == self._connecting:
+            self._attempt_connection = connection
+            return
+        # A connection nobody waits for: bumble's Device announced it only after its attempt
+        # had been abandoned (_abandon). Drop it, or the board would stay connected to nobody
+        # and stop advertising.
+        self._drop(connection)
+
+    def _drop(self, connection: Connection) -> None:
+        """Disconnect an abandoned connection (in the background)."""
+        _LOG.debug("dropping an abandoned connection to %s", connection.peer_address)
+
+        async def disconnect() -> None:
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
+
+        task = asyncio.get_running_loop().create_task(disconnect())
+        self._drops.add(task)
+        task.add_done_callback(self._drops.discard)
 
     async def has_bond(self, address: Address) -> bool:
         """True if the central holds a bond with ``address``."""
