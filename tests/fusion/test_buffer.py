@@ -439,8 +439,8 @@ def test_chunks_resample_as_each_chunk_alone(
 ) -> None:
     """``resample_chunks`` (consecutive chunks of grid rows, each with its own clock map and
     cutoff, times a mount rotation, into one column of the outputs) gives, bit for bit, what
-    ``resample_board`` gives chunk by chunk, times the mount, and the rows still below the
-    threshold; the other columns are not touched."""
+    ``resample_board`` gives chunk by chunk, times the mount, and its angular speeds; the other
+    columns are not touched."""
     rng = np.random.default_rng(seed)
     seq = np.unique(rng.integers(0, 3 * n + 1, n))
     block, gyr = block_of(seq)
@@ -478,10 +478,10 @@ def test_chunks_resample_as_each_chunk_alone(
     )
     mount = rng.normal(size=4)
     mount /= np.linalg.norm(mount)
-    max_gap_us, hold_us, threshold = 3.0 * PERIOD_US, hold_samples * PERIOD_US, 60.0
+    max_gap_us, hold_us = 3.0 * PERIOD_US, hold_samples * PERIOD_US
     quat_out = np.full((m, 3, 4), 7.0)
-    still_out = np.zeros((m, 3), dtype=np.bool_)
-    resample_chunks(
+    gyr_norm_out = np.full((m, 3), 7.0)
+    empty = resample_chunks(
         buffer,
         maps,
         chunk_ends,
@@ -489,11 +489,10 @@ def test_chunks_resample_as_each_chunk_alone(
         t_grid,
         max_gap_us,
         hold_us,
-        threshold,
         mount,
         1,
         quat_out,
-        still_out,
+        gyr_norm_out,
     )
     start = 0
     for clock_map, end, cutoff in zip(maps, chunk_ends, cutoffs, strict=True):
@@ -511,10 +510,11 @@ def test_chunks_resample_as_each_chunk_alone(
             )
         alone = resample_board(buffer, clock, t_grid[start:end], cutoff, max_gap_us, hold_us)
         np.testing.assert_array_equal(quat_out[start:end, 1], quat_multiply(alone.quat_wxyz, mount))
-        np.testing.assert_array_equal(still_out[start:end, 1], alone.gyr_norm_rad_s < threshold)
+        np.testing.assert_array_equal(gyr_norm_out[start:end, 1], alone.gyr_norm_rad_s)
         start = int(end)
+    assert empty == np.count_nonzero(np.isnan(quat_out[:, 1, 0]))
     assert np.all(quat_out[:, [0, 2]] == 7.0)
-    assert not np.any(still_out[:, [0, 2]])
+    assert np.all(gyr_norm_out[:, [0, 2]] == 7.0)
 
 
 def test_resampling_an_empty_buffer_gives_empty_rows() -> None:

@@ -7,7 +7,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coxa.fusion._hinge import fit_knee_hinge
+from coxa.fusion._hinge import (
+    _increments,
+    _knee_magnitude,
+    _planarity,
+    _Steps,
+    fit_knee_hinge,
+)
 from coxa.geometry import (
     FloatArray,
     quat_conjugate,
@@ -15,6 +21,8 @@ from coxa.geometry import (
     quat_multiply,
     quat_normalize,
     quat_rotate,
+    quat_to_matrix,
+    quat_to_rotvec,
 )
 
 _X = np.array([1.0, 0.0, 0.0])
@@ -118,3 +126,47 @@ def test_missing_rows_are_ignored() -> None:
     fit = fit_knee_hinge(q_thigh, q_shank, rest_thigh, rest_shank)
     assert angle_deg(fit.axis_thigh_sensor, _Z) < 0.5  # identity mount: the sensor is the femur
     assert np.all(np.isnan(fit.knee_rad[100:180]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), m=st.integers(1, 50), still=st.integers(0, 50))
+def test_compiled_heading_scan_is_the_geometry_arithmetic(seed: int, m: int, still: int) -> None:
+    """The compiled loops of the heading scan (relative step rotations, knee angles since the
+    rest, scatter planarity) give what the coxa.geometry functions and NumPy give, for any
+    orientations and candidate headings, relative rotations below the small-angle limit
+    included."""
+    rng = np.random.default_rng(seed)
+
+    def quats(n: int) -> FloatArray:
+        return quat_normalize(rng.normal(size=(n, 4)))
+
+    step_thigh = quats(m)
+    step_shank = quats(m)
+    # Steps turning alike but for 1e-12 rad: the small-angle limit at the heading 0.
+    tiny = quat_from_axis_angle(rng.normal(size=(m, 3)), np.full(m, 1e-12))
+    still = min(still, m)
+    step_shank[:still] = quat_multiply(step_thigh[:still], tiny[:still])
+    steps = _Steps(step_thigh, step_shank, quats(m), quats(m), quat_to_matrix(quats(m)))
+    heading = np.concatenate([[0.0], rng.uniform(-np.pi, np.pi, 6)])
+    turn = quat_from_axis_angle(_Z, heading)[:, None, :]
+
+    def turned(quat: FloatArray) -> FloatArray:
+        return quat_multiply(quat_multiply(turn, quat[None]), quat_conjugate(turn))
+
+    relative = quat_multiply(turned(steps.step_shank), quat_conjugate(steps.step_thigh)[None])
+    expected = np.einsum("nji,knj->kni", steps.frame_thigh, quat_to_rotvec(relative))
+    increments = _increments(steps, heading)
+    np.testing.assert_allclose(increments, expected, rtol=0.0, atol=1e-12)
+    np.testing.assert_allclose(increments[0, :still], expected[0, :still], rtol=1e-6, atol=0.0)
+    since = quat_multiply(
+        quat_conjugate(steps.since_rest_thigh)[None], turned(steps.since_rest_shank)
+    )
+    knee = 2.0 * np.arctan2(np.linalg.norm(since[..., 1:], axis=-1), np.abs(since[..., 0]))
+    # arccos near 1 magnifies the last bit of its argument (1e-16 -> 1e-8 rad)
+    np.testing.assert_allclose(_knee_magnitude(steps, heading), knee, rtol=0.0, atol=1e-7)
+    weights = (rng.uniform(size=(*heading.shape, m)) < 0.7).astype(np.float64)
+    scatter = np.einsum("kn,kni,knj->kij", weights, increments, increments)
+    eigenvalues = np.linalg.eigvalsh(scatter)
+    total = eigenvalues.sum(axis=-1)
+    share = np.divide(eigenvalues[:, -1], total, out=np.zeros_like(total), where=total > 0)
+    np.testing.assert_allclose(_planarity(increments, weights), share, rtol=0.0, atol=1e-12)

@@ -376,8 +376,7 @@ class ClockSync:
             )
         cutoffs = np.asarray(cutoffs_us, dtype=np.float64)
         maps = np.empty((max(1, cutoffs.size), 3))
-        t_ref = math.nan if self._t_ref is None else float(self._t_ref)
-        maps[0] = (t_ref, self.offset_us, self.drift)
+        maps[0] = self.device_map
         if cutoffs.size == 0:
             return maps[:0], 0
         self._n, added = _merge_until(
@@ -398,6 +397,13 @@ class ClockSync:
         if not math.isnan(t_ref):
             self._t_ref = int(t_ref)
         return maps, added
+
+    @property
+    def device_map(self) -> tuple[float, float, float]:
+        """The current map as one row of :meth:`update_until`'s maps: ``t_ref_device_us``
+        (NaN before any sample), ``offset_us`` and ``drift``."""
+        t_ref = math.nan if self._t_ref is None else float(self._t_ref)
+        return t_ref, self.offset_us, self.drift
 
     def _refit(self) -> None:
         self.offset_us, self.drift = _fit(self._t_env, self._delay, self._n, self._min_span_us)

@@ -684,7 +684,7 @@ class FusionCore:
         chunk_ends = np.array(ends, dtype=np.int64) - row0
         m = t_grid.size
         quat = np.empty((m, len(self._boards), 4))
-        still = np.empty((m, len(self._boards)), dtype=np.bool_)
+        gyr_norm = np.empty((m, len(self._boards)))
         for column, board_id in enumerate(self._boards):
             empty = resample_chunks(
                 self._buffers[board_id],
@@ -694,14 +694,14 @@ class FusionCore:
                 t_grid,
                 self.params.max_gap_ms * 1e3,
                 self.params.hold_ms * 1e3,
-                self.params.calibration.rest_gyr_rad_s,
                 self._mount_conj_stacked[column],
                 column,
                 quat,
-                still,
+                gyr_norm,
             )
             segment = self.segments_by_board[board_id]
             self.stats.empty_rows[segment] = self.stats.empty_rows.get(segment, 0) + empty
+        still = gyr_norm < self.params.calibration.rest_gyr_rad_s  # NaN (no data) is not still
         # Offline (rows held for spreading), the rows go straight into the pending store.
         held = self.params.spread_s > 0.0
         first = self._pending.reserve(m) if held else 0

@@ -108,16 +108,14 @@ class HeadingState:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _rz_times(h: float | FloatArray, quat: FloatArray, k: int, b: int, out: FloatArray) -> None:
-    """``Rz(h) ⊗ quat[k, b]`` into ``out[k, b]`` (indexed, not through row views, which cost
-    more than the arithmetic)."""
+def _rz_times(
+    h: float, q0: float, q1: float, q2: float, q3: float
+) -> tuple[float, float, float, float]:
+    """``Rz(h) ⊗ q``. Numbers in and out: a helper given arrays costs a reference count
+    increment and decrement per array and call, more than the arithmetic."""
     c = math.cos(0.5 * h)
     s = math.sin(0.5 * h)
-    q0, q1, q2, q3 = quat[k, b, 0], quat[k, b, 1], quat[k, b, 2], quat[k, b, 3]
-    out[k, b, 0] = c * q0 - s * q3
-    out[k, b, 1] = c * q1 - s * q2
-    out[k, b, 2] = c * q2 + s * q1
-    out[k, b, 3] = c * q3 + s * q0
+    return c * q0 - s * q3, c * q1 - s * q2, c * q2 + s * q1, c * q3 + s * q0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -126,9 +124,8 @@ def _wrap(angle: float) -> float:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _azimuth_x(q: FloatArray, k: int, b: int) -> float:
-    """Azimuth of the X axis of ``q[k, b]``, rad."""
-    w, x, y, z = q[k, b, 0], q[k, b, 1], q[k, b, 2], q[k, b, 3]
+def _azimuth_x(w: float, x: float, y: float, z: float) -> float:
+    """Azimuth of the X axis of ``q``, rad."""
     return math.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
 
 
@@ -164,13 +161,13 @@ def _correct(
         all_still = True
         for b in range(n_boards):
             heading[b] += rate[b] * dt
-            _rz_times(heading[b], quat, k, b, quat_out)
-            q0, q1, q2, q3 = (
-                quat_out[k, b, 0],
-                quat_out[k, b, 1],
-                quat_out[k, b, 2],
-                quat_out[k, b, 3],
+            q0, q1, q2, q3 = _rz_times(
+                heading[b], quat[k, b, 0], quat[k, b, 1], quat[k, b, 2], quat[k, b, 3]
             )
+            quat_out[k, b, 0] = q0
+            quat_out[k, b, 1] = q1
+            quat_out[k, b, 2] = q2
+            quat_out[k, b, 3] = q3
             upright = 2.0 * (q2 * q3 + q0 * q1)
             if not (still[k, b] and upright >= cos_upright):
                 all_still = False
@@ -182,28 +179,44 @@ def _correct(
         if do_anchor and scalars[0] >= rest_steps:
             scalars[0] = 0.0
             if pelvis >= 0:
-                facing = _azimuth_x(quat_out, k, pelvis)
+                facing = _azimuth_x(
+                    quat_out[k, pelvis, 0],
+                    quat_out[k, pelvis, 1],
+                    quat_out[k, pelvis, 2],
+                    quat_out[k, pelvis, 3],
+                )
             else:
                 sx = 0.0
                 sy = 0.0
                 for b in range(n_boards):
-                    a = _azimuth_x(quat_out, k, b)
+                    a = _azimuth_x(
+                        quat_out[k, b, 0], quat_out[k, b, 1], quat_out[k, b, 2], quat_out[k, b, 3]
+                    )
                     sx += math.cos(a)
                     sy += math.sin(a)
                 facing = math.atan2(sy, sx)
             for b in range(n_boards):
-                correction = _wrap(facing - _azimuth_x(quat_out, k, b))
+                correction = _wrap(
+                    facing
+                    - _azimuth_x(
+                        quat_out[k, b, 0], quat_out[k, b, 1], quat_out[k, b, 2], quat_out[k, b, 3]
+                    )
+                )
                 anchor_out[k, b] = correction
                 heading[b] += correction
                 if do_rate and scalars[1] >= rate_min_s:
                     rate[b] += correction / scalars[1]
-                _rz_times(heading[b], quat, k, b, quat_out)
+                quat_out[k, b, 0], quat_out[k, b, 1], quat_out[k, b, 2], quat_out[k, b, 3] = (
+                    _rz_times(
+                        heading[b], quat[k, b, 0], quat[k, b, 1], quat[k, b, 2], quat[k, b, 3]
+                    )
+                )
             scalars[1] = 0.0
             scalars[2] = facing
         if do_hinge:
             for leg in range(2):
-                f = roles[1 + leg]
-                t = roles[3 + leg]
+                f = int(roles[1 + leg])
+                t = int(roles[3 + leg])
                 if f < 0 or t < 0:
                     continue
                 f0, f1, f2, f3 = (
@@ -241,7 +254,11 @@ def _correct(
                 error = math.atan2(cross, dot)
                 horizontal = math.hypot(zfx, zfy) * math.hypot(ztx, zty)
                 heading[t] += gain * weight * horizontal * error
-                _rz_times(heading[t], quat, k, t, quat_out)
+                quat_out[k, t, 0], quat_out[k, t, 1], quat_out[k, t, 2], quat_out[k, t, 3] = (
+                    _rz_times(
+                        heading[t], quat[k, t, 0], quat[k, t, 1], quat[k, t, 2], quat[k, t, 3]
+                    )
+                )
         facing_out[k] = scalars[2]
 
 

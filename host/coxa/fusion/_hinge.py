@@ -9,7 +9,9 @@ share one axis (largest planarity of their rotation vectors). The axis is the pr
 direction, oriented so that knee flexion is the larger excursion. This is the functional knee
 axis calibration of Favre et al. (2009, doi:10.1016/j.jbiomech.2009.06.025) and the hinge-axis
 identification of Seel, Schauer and Raisch (2012, doi:10.1109/CCA.2012.6402423), here as our own
-grid search on orientations rather than their gyroscope formulation.
+grid search on orientations rather than their gyroscope formulation. The loops over candidate
+headings and steps are compiled (numba), with the arithmetic of the :mod:`coxa.geometry`
+functions (``tests/fusion/test_hinge.py`` holds them to a NumPy formulation).
 
 Unlike each segment's own dominant rotation axis, the knee axis does not lean when the hip
 adducts or rotates together with its flexion (feet planted in a squat), and its sign follows from
@@ -19,8 +21,10 @@ much as for a squat.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
@@ -107,34 +111,162 @@ class _Steps:
         )
 
 
-def _turned(quat_wxyz: FloatArray, heading_rad: FloatArray) -> FloatArray:
-    """World-frame rotations seen from a world turned by each heading: shape ``(k, m, 4)``."""
-    turn = quat_from_axis_angle(_UP, heading_rad)[:, None, :]
-    return quat_multiply(quat_multiply(turn, quat_wxyz[None]), quat_conjugate(turn))
+@numba.njit(cache=True, nogil=True)
+def _relative_steps(
+    step_thigh: FloatArray,
+    step_shank: FloatArray,
+    turn_wxyz: FloatArray,
+    relative_out: FloatArray,
+    sin_half_out: FloatArray,
+) -> None:
+    """For each turn ``k`` and step ``n``: the shank's step seen from a world turned by
+    ``turn_wxyz[k]`` (``turn ⊗ step ⊗ conj(turn)``) times the conjugate of the thigh's step,
+    with ``w >= 0``, into ``relative_out[k, n]``, and the norm of its vector part into
+    ``sin_half_out[k, n]``: shapes ``(k, m, 4)`` and ``(k, m)``.
+
+    The arithmetic of :func:`coxa.geometry.quat_multiply`, ``quat_conjugate``,
+    ``quat_canonical`` and the norm in ``quat_to_rotvec``, term for term, so the values are
+    bit for bit theirs; rows are read by index (an array view per row costs more than the
+    arithmetic).
+    """
+    for k in range(turn_wxyz.shape[0]):
+        tw, tx, ty, tz = turn_wxyz[k, 0], turn_wxyz[k, 1], turn_wxyz[k, 2], turn_wxyz[k, 3]
+        cw, cx, cy, cz = tw, -tx, -ty, -tz
+        for n in range(step_thigh.shape[0]):
+            qw, qx, qy, qz = step_shank[n, 0], step_shank[n, 1], step_shank[n, 2], step_shank[n, 3]
+            aw = tw * qw - tx * qx - ty * qy - tz * qz
+            ax = tw * qx + tx * qw + ty * qz - tz * qy
+            ay = tw * qy - tx * qz + ty * qw + tz * qx
+            az = tw * qz + tx * qy - ty * qx + tz * qw
+            bw = aw * cw - ax * cx - ay * cy - az * cz
+            bx = aw * cx + ax * cw + ay * cz - az * cy
+            by = aw * cy - ax * cz + ay * cw + az * cx
+            bz = aw * cz + ax * cy - ay * cx + az * cw
+            pw, px, py, pz = (
+                step_thigh[n, 0],
+                -step_thigh[n, 1],
+                -step_thigh[n, 2],
+                -step_thigh[n, 3],
+            )
+            rw = bw * pw - bx * px - by * py - bz * pz
+            rx = bw * px + bx * pw + by * pz - bz * py
+            ry = bw * py - bx * pz + by * pw + bz * px
+            rz = bw * pz + bx * py - by * px + bz * pw
+            if rw < 0.0:
+                rw, rx, ry, rz = -rw, -rx, -ry, -rz
+            relative_out[k, n, 0] = rw
+            relative_out[k, n, 1] = rx
+            relative_out[k, n, 2] = ry
+            relative_out[k, n, 3] = rz
+            sin_half_out[k, n] = math.sqrt(rx * rx + ry * ry + rz * rz)
+
+
+@numba.njit(cache=True, nogil=True)
+def _rotvecs_in_frame(
+    frame: FloatArray,
+    relative: FloatArray,
+    sin_half: FloatArray,
+    angle: FloatArray,
+    vectors_out: FloatArray,
+) -> None:
+    """Rotation vectors of ``relative`` (shape ``(k, m, 4)``, ``w >= 0``, with the norms of
+    their vector parts and their angles, ``(k, m)``) expressed in the frames ``frame``
+    (rotation matrices, ``(m, 3, 3)``: ``frame[n].T @ v``), into ``vectors_out``,
+    ``(k, m, 3)``. The arithmetic of :func:`coxa.geometry.quat_to_rotvec` (with its small-angle
+    limit)."""
+    for k in range(relative.shape[0]):
+        for n in range(relative.shape[1]):
+            s = sin_half[k, n]
+            scale = 2.0 / max(relative[k, n, 0], 1e-12) if s < 1e-9 else angle[k, n] / s
+            vx = scale * relative[k, n, 1]
+            vy = scale * relative[k, n, 2]
+            vz = scale * relative[k, n, 3]
+            for i in range(3):
+                vectors_out[k, n, i] = (
+                    frame[n, 0, i] * vx + frame[n, 1, i] * vy + frame[n, 2, i] * vz
+                )
+
+
+@numba.njit(cache=True, nogil=True)
+def _cos_half_since_rest(
+    since_rest_thigh: FloatArray,
+    since_rest_shank: FloatArray,
+    turn_wxyz: FloatArray,
+    cos_half_out: FloatArray,
+) -> None:
+    """``|w|`` of the shank's rotation since the rest (seen from the world turned by each
+    ``turn_wxyz[k]``) relative to the thigh's, the cosine of half the knee angle, into
+    ``cos_half_out``, ``(k, m)``. The arithmetic of ``quat_multiply`` for the turn."""
+    for k in range(turn_wxyz.shape[0]):
+        tw, tx, ty, tz = turn_wxyz[k, 0], turn_wxyz[k, 1], turn_wxyz[k, 2], turn_wxyz[k, 3]
+        cw, cx, cy, cz = tw, -tx, -ty, -tz
+        for n in range(since_rest_thigh.shape[0]):
+            qw, qx, qy, qz = (
+                since_rest_shank[n, 0],
+                since_rest_shank[n, 1],
+                since_rest_shank[n, 2],
+                since_rest_shank[n, 3],
+            )
+            aw = tw * qw - tx * qx - ty * qy - tz * qz
+            ax = tw * qx + tx * qw + ty * qz - tz * qy
+            ay = tw * qy - tx * qz + ty * qw + tz * qx
+            az = tw * qz + tx * qy - ty * qx + tz * qw
+            bw = aw * cw - ax * cx - ay * cy - az * cz
+            bx = aw * cx + ax * cw + ay * cz - az * cy
+            by = aw * cy - ax * cz + ay * cw + az * cx
+            bz = aw * cz + ax * cy - ay * cx + az * cw
+            pw, px, py, pz = (
+                since_rest_thigh[n, 0],
+                since_rest_thigh[n, 1],
+                since_rest_thigh[n, 2],
+                since_rest_thigh[n, 3],
+            )
+            cos_half_out[k, n] = abs(pw * bw + px * bx + py * by + pz * bz)
+
+
+@numba.njit(cache=True, nogil=True)
+def _scatter(vectors: FloatArray, weights: FloatArray, scatter_out: FloatArray) -> None:
+    """Weighted scatter matrix of each set of ``vectors`` (``(k, m, 3)``, weights ``(k, m)``)
+    into ``scatter_out``, ``(k, 3, 3)``, summed one row after the other."""
+    for k in range(vectors.shape[0]):
+        for i in range(3):
+            for j in range(3):
+                total = 0.0
+                for n in range(vectors.shape[1]):
+                    total += (weights[k, n] * vectors[k, n, i]) * vectors[k, n, j]
+                scatter_out[k, i, j] = total
 
 
 def _increments(steps: _Steps, heading_rad: FloatArray) -> FloatArray:
     """Rotation vectors of the shank's rotation relative to the thigh over each step, in the
     thigh sensor frame, for each candidate heading of the shank board's world: ``(k, m, 3)``."""
-    shank = _turned(steps.step_shank, heading_rad)
-    relative = quat_to_rotvec(quat_multiply(shank, quat_conjugate(steps.step_thigh)[None]))
-    return np.einsum("nji,knj->kni", steps.frame_thigh, relative)
+    turn = quat_from_axis_angle(_UP, heading_rad)
+    shape = (turn.shape[0], steps.step_thigh.shape[0])
+    relative = np.empty((*shape, 4))
+    sin_half = np.empty(shape)
+    _relative_steps(steps.step_thigh, steps.step_shank, turn, relative, sin_half)
+    # The angle with NumPy's arctan2, as quat_to_rotvec takes it: the compiled (libm) one
+    # differs in the last bit here, which Brent's refinement in _fit would carry into the
+    # heading (about 1e-8 rad).
+    angle = 2.0 * np.arctan2(sin_half, relative[..., 0])
+    vectors = np.empty((*shape, 3))
+    _rotvecs_in_frame(steps.frame_thigh, relative, sin_half, angle, vectors)
+    return vectors
 
 
 def _knee_magnitude(steps: _Steps, heading_rad: FloatArray) -> FloatArray:
     """Angle of the shank's rotation relative to the thigh since the rest, rad: ``(k, m)``."""
-    shank = _turned(steps.since_rest_shank, heading_rad)
-    thigh = steps.since_rest_thigh[None]
-    cos_half = np.abs(
-        thigh[..., 0] * shank[..., 0] + np.einsum("kmi,kmi->km", thigh[..., 1:], shank[..., 1:])
-    )
+    turn = quat_from_axis_angle(_UP, heading_rad)
+    cos_half = np.empty((turn.shape[0], steps.since_rest_thigh.shape[0]))
+    _cos_half_since_rest(steps.since_rest_thigh, steps.since_rest_shank, turn, cos_half)
     return 2.0 * np.arccos(np.clip(cos_half, 0.0, 1.0))
 
 
 def _planarity(vectors: FloatArray, weights: FloatArray) -> FloatArray:
     """Share of the largest eigenvalue of each weighted ``(m, 3)`` set's scatter matrix:
     shape ``(k,)``."""
-    scatter = np.einsum("kn,kni,knj->kij", weights, vectors, vectors)
+    scatter = np.empty((vectors.shape[0], 3, 3))
+    _scatter(vectors, weights, scatter)
     eigenvalues = np.linalg.eigvalsh(scatter)
     total = eigenvalues.sum(axis=-1)
     return np.where(total > 0, eigenvalues[:, -1] / np.where(total > 0, total, 1.0), 0.0)

@@ -35,20 +35,29 @@ class Resampled:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _slerp(quat: FloatArray, i: int, j: int, fraction: float) -> tuple[float, float, float, float]:
-    """``a ⊗ exp(fraction · log(conj(a) ⊗ b))`` (the shorter arc) of rows ``a = quat[i]`` and
-    ``b = quat[j]``.
+def _slerp(
+    aw: float,
+    ax: float,
+    ay: float,
+    az: float,
+    bw: float,
+    bx: float,
+    by: float,
+    bz: float,
+    fraction: float,
+) -> tuple[float, float, float, float]:
+    """``a ⊗ exp(fraction · log(conj(a) ⊗ b))`` (the shorter arc).
 
     The same arithmetic as :func:`coxa.geometry.quat_slerp` (relative quaternion, rotation
-    vector with its small-angle limits, scaled, back to a quaternion), one row at a time (rows
-    read by index: an array view per row costs more than the arithmetic).
+    vector with its small-angle limits, scaled, back to a quaternion). It takes numbers, not
+    rows of an array: a helper given arrays costs a reference count increment and decrement
+    per array and call, more than the arithmetic.
     """
-    aw, ax, ay, az = quat[i, 0], -quat[i, 1], -quat[i, 2], -quat[i, 3]
-    bw, bx, by, bz = quat[j, 0], quat[j, 1], quat[j, 2], quat[j, 3]
-    rw = aw * bw - ax * bx - ay * by - az * bz
-    rx = aw * bx + ax * bw + ay * bz - az * by
-    ry = aw * by - ax * bz + ay * bw + az * bx
-    rz = aw * bz + ax * by - ay * bx + az * bw
+    cx, cy, cz = -ax, -ay, -az
+    rw = aw * bw - cx * bx - cy * by - cz * bz
+    rx = aw * bx + cx * bw + cy * bz - cz * by
+    ry = aw * by - cx * bz + cy * bw + cz * bx
+    rz = aw * bz + cx * by - cy * bx + cz * bw
     if rw < 0.0:
         rw, rx, ry, rz = -rw, -rx, -ry, -rz
     sin_half = math.sqrt(rx * rx + ry * ry + rz * rz)
@@ -61,96 +70,12 @@ def _slerp(quat: FloatArray, i: int, j: int, fraction: float) -> tuple[float, fl
     half = 0.5 * angle
     s = 0.5 - angle * angle / 48.0 if angle < 1e-6 else math.sin(half) / angle
     sw, sx, sy, sz = math.cos(half), s * vx, s * vy, s * vz
-    pw, px, py, pz = quat[i, 0], quat[i, 1], quat[i, 2], quat[i, 3]
     return (
-        pw * sw - px * sx - py * sy - pz * sz,
-        pw * sx + px * sw + py * sz - pz * sy,
-        pw * sy - px * sz + py * sw + pz * sx,
-        pw * sz + px * sy - py * sx + pz * sw,
+        aw * sw - ax * sx - ay * sy - az * sz,
+        aw * sx + ax * sw + ay * sz - az * sy,
+        aw * sy - ax * sz + ay * sw + az * sx,
+        aw * sz + ax * sy - ay * sx + az * sw,
     )
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _first_at_or_after(t_dev: Int64Array, t: float, hi: int, previous: float) -> int:
-    """Index of the first sample at or after ``t``; ``hi`` is that of the previous grid time
-    ``previous``. Grid times usually increase by about a sample period, so walk on from there;
-    otherwise search."""
-    n = t_dev.size
-    if t >= previous and (hi == n or t_dev[min(hi + 8, n - 1)] >= t):
-        while hi < n and t_dev[hi] < t:
-            hi += 1
-        return hi
-    return bisect_left(t_dev, t, 0, n)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _sample_at(
-    t_dev: Int64Array,
-    t_rx: Int64Array,
-    quat: FloatArray,
-    gyr: FloatArray,
-    t: float,
-    hi: int,
-    cutoff_rx_us: float,
-    max_gap_us: float,
-    hold_us: float,
-) -> tuple[float, float, float, float, float, bool]:
-    """Orientation, angular speed and whether held at device time ``t`` (``hi``: the first
-    sample at or after it); NaNs (and not held) where there is no data."""
-    nan = np.nan
-    n = t_dev.size
-    exact = hi < n and float(t_dev[hi]) == t
-    lo = hi if exact else hi - 1
-    if lo < 0 or t_rx[lo] > cutoff_rx_us:
-        return nan, nan, nan, nan, nan, False
-    hi_ok = hi < n and t_rx[hi] <= cutoff_rx_us
-    held = False
-    if not exact and hi_ok:
-        gap = float(t_dev[hi]) - float(t_dev[lo])
-        if gap > max_gap_us:
-            return nan, nan, nan, nan, nan, False  # a gap the next sample has already shown
-        w, x, y, z = _slerp(quat, lo, hi, (t - float(t_dev[lo])) / gap)
-    elif exact or t - float(t_dev[lo]) <= hold_us:
-        w, x, y, z = quat[lo, 0], quat[lo, 1], quat[lo, 2], quat[lo, 3]
-        held = not exact
-    else:
-        return nan, nan, nan, nan, nan, False
-    gx, gy, gz = gyr[lo, 0], gyr[lo, 1], gyr[lo, 2]
-    return w, x, y, z, math.sqrt(gx * gx + gy * gy + gz * gz), held
-
-
-@numba.njit(cache=True, nogil=True)
-def _resample(
-    t_dev: Int64Array,
-    t_rx: Int64Array,
-    quat: FloatArray,
-    gyr: FloatArray,
-    tau: FloatArray,
-    cutoff_rx_us: float,
-    max_gap_us: float,
-    hold_us: float,
-    quat_out: FloatArray,
-    gyr_norm_out: FloatArray,
-    held_out: NDArray[np.bool_],
-) -> None:
-    hi = 0
-    previous = -np.inf
-    for k in range(tau.size):
-        t = tau[k]
-        if math.isnan(t):
-            for c in range(4):
-                quat_out[k, c] = np.nan
-            gyr_norm_out[k] = np.nan
-            held_out[k] = False
-            continue
-        hi = _first_at_or_after(t_dev, t, hi, previous)
-        previous = t
-        w, x, y, z, gyr_norm, held = _sample_at(
-            t_dev, t_rx, quat, gyr, t, hi, cutoff_rx_us, max_gap_us, hold_us
-        )
-        quat_out[k, 0], quat_out[k, 1], quat_out[k, 2], quat_out[k, 3] = w, x, y, z
-        gyr_norm_out[k] = gyr_norm
-        held_out[k] = held
 
 
 @numba.njit(cache=True, nogil=True)
@@ -165,13 +90,20 @@ def _resample_chunks(
     cutoffs_rx_us: FloatArray,
     max_gap_us: float,
     hold_us: float,
-    still_below_rad_s: float,
-    mount_wxyz: FloatArray,
+    mount_wxyz: FloatArray | None,
     column: int,
     quat_out: FloatArray,
-    still_out: NDArray[np.bool_],
+    gyr_norm_out: FloatArray,
+    held_out: NDArray[np.bool_] | None,
 ) -> int:
-    qw, qx, qy, qz = mount_wxyz[0], mount_wxyz[1], mount_wxyz[2], mount_wxyz[3]
+    """The rows of :func:`resample_chunks` (and, with no mount and ``held_out``, of
+    :func:`resample_board`): one loop with the row logic written out, as the helpers it
+    would call take arrays (see :func:`_slerp`). Returns the rows without data."""
+    n = t_dev.size
+    nan = np.nan
+    mw = mx = my = mz = 0.0
+    if mount_wxyz is not None:
+        mw, mx, my, mz = mount_wxyz[0], mount_wxyz[1], mount_wxyz[2], mount_wxyz[3]
     empty = 0
     hi = 0
     previous = -np.inf
@@ -182,26 +114,61 @@ def _resample_chunks(
         while k < chunk_ends[c]:
             # The arithmetic of ClockSync.to_device_us.
             t = t_ref + (t_grid_us[k] - t_ref - offset_us) / (1.0 + drift)
-            if math.isnan(t):
-                for i in range(4):
-                    quat_out[k, column, i] = np.nan
-                still_out[k, column] = False
+            w = x = y = z = gyr_norm = nan
+            held = False
+            if not math.isnan(t):
+                # The first sample at or after t: grid times usually increase by about a
+                # sample period, so walk on from that of the previous one; otherwise search.
+                if t >= previous and (hi == n or t_dev[min(hi + 8, n - 1)] >= t):
+                    while hi < n and t_dev[hi] < t:
+                        hi += 1
+                else:
+                    hi = bisect_left(t_dev, t, 0, n)
+                previous = t
+                exact = hi < n and float(t_dev[hi]) == t
+                lo = hi if exact else hi - 1
+                found = False
+                if lo >= 0 and t_rx[lo] <= cutoff:
+                    if not exact and hi < n and t_rx[hi] <= cutoff:
+                        gap = float(t_dev[hi]) - float(t_dev[lo])
+                        # Else a gap that the next sample has already shown.
+                        if gap <= max_gap_us:
+                            w, x, y, z = _slerp(
+                                quat[lo, 0],
+                                quat[lo, 1],
+                                quat[lo, 2],
+                                quat[lo, 3],
+                                quat[hi, 0],
+                                quat[hi, 1],
+                                quat[hi, 2],
+                                quat[hi, 3],
+                                (t - float(t_dev[lo])) / gap,
+                            )
+                            found = True
+                    elif exact or t - float(t_dev[lo]) <= hold_us:
+                        w, x, y, z = quat[lo, 0], quat[lo, 1], quat[lo, 2], quat[lo, 3]
+                        held = not exact
+                        found = True
+                if found:
+                    gx, gy, gz = gyr[lo, 0], gyr[lo, 1], gyr[lo, 2]
+                    gyr_norm = math.sqrt(gx * gx + gy * gy + gz * gz)
+            if math.isnan(w):
                 empty += 1
-                k += 1
-                continue
-            hi = _first_at_or_after(t_dev, t, hi, previous)
-            previous = t
-            pw, px, py, pz, gyr_norm, _ = _sample_at(
-                t_dev, t_rx, quat, gyr, t, hi, cutoff, max_gap_us, hold_us
-            )
-            if math.isnan(pw):
-                empty += 1
-            # The sample times the mount (the arithmetic of coxa.geometry.quat_multiply).
-            quat_out[k, column, 0] = pw * qw - px * qx - py * qy - pz * qz
-            quat_out[k, column, 1] = pw * qx + px * qw + py * qz - pz * qy
-            quat_out[k, column, 2] = pw * qy - px * qz + py * qw + pz * qx
-            quat_out[k, column, 3] = pw * qz + px * qy - py * qx + pz * qw
-            still_out[k, column] = gyr_norm < still_below_rad_s  # NaN (no data) is not still
+            if mount_wxyz is not None:
+                # The sample times the mount (the arithmetic of coxa.geometry.quat_multiply).
+                w, x, y, z = (
+                    w * mw - x * mx - y * my - z * mz,
+                    w * mx + x * mw + y * mz - z * my,
+                    w * my - x * mz + y * mw + z * mx,
+                    w * mz + x * my - y * mx + z * mw,
+                )
+            quat_out[k, column, 0] = w
+            quat_out[k, column, 1] = x
+            quat_out[k, column, 2] = y
+            quat_out[k, column, 3] = z
+            gyr_norm_out[k, column] = gyr_norm
+            if held_out is not None:
+                held_out[k] = held
             k += 1
     return empty
 
@@ -235,28 +202,32 @@ def resample_board(
         Microseconds.
     """
     m = t_grid_us.size
-    quat = np.empty((m, 4))
-    gyr_norm = np.empty(m)
+    quat = np.empty((m, 1, 4))
+    gyr_norm = np.empty((m, 1))
     held = np.empty(m, dtype=np.bool_)
     if buffer.n_samples == 0 or m == 0 or not clock.ready:
         quat.fill(np.nan)
         gyr_norm.fill(np.nan)
         held.fill(False)
-        return Resampled(quat, gyr_norm, held)
-    _resample(
-        buffer.t_device_us,
-        buffer.t_rx_us,
-        buffer.quat_wxyz,
-        buffer.gyr_rad_s,
-        np.asarray(clock.to_device_us(t_grid_us), dtype=np.float64),
-        float(cutoff_rx_us),
-        float(max_gap_us),
-        float(hold_us),
-        quat,
-        gyr_norm,
-        held,
-    )
-    return Resampled(quat, gyr_norm, held)
+    else:
+        _resample_chunks(
+            buffer.t_device_us,
+            buffer.t_rx_us,
+            buffer.quat_wxyz,
+            buffer.gyr_rad_s,
+            np.asarray(t_grid_us, dtype=np.float64),
+            np.array([m], dtype=np.int64),
+            np.array([clock.device_map]),
+            np.array([float(cutoff_rx_us)]),
+            float(max_gap_us),
+            float(hold_us),
+            None,
+            0,
+            quat,
+            gyr_norm,
+            held,
+        )
+    return Resampled(quat[:, 0], gyr_norm[:, 0], held)
 
 
 def resample_chunks(
@@ -267,19 +238,17 @@ def resample_chunks(
     t_grid_us: FloatArray,
     max_gap_us: float,
     hold_us: float,
-    still_below_rad_s: float,
     mount_wxyz: FloatArray,
     column: int,
     quat_out: FloatArray,
-    still_out: NDArray[np.bool_],
+    gyr_norm_out: FloatArray,
 ) -> int:
     """:func:`resample_board` for consecutive chunks of grid rows at once, each with its own
     clock map and cutoff, times a fixed rotation, into one board column of the outputs.
 
     Row ``k`` of chunk ``c`` (``chunk_ends[c - 1] <= k < chunk_ends[c]``, ``chunk_ends[-1]``
     the number of rows) is what :func:`resample_board` gives at ``t_grid_us[k]`` with the
-    clock map ``maps[c]`` and ``cutoffs_rx_us[c]``, right-multiplied by ``mount_wxyz``; the
-    board is still there when its angular speed is below ``still_below_rad_s``.
+    clock map ``maps[c]`` and ``cutoffs_rx_us[c]``, right-multiplied by ``mount_wxyz``.
 
     Parameters
     ----------
@@ -294,16 +263,15 @@ def resample_chunks(
         Host times, microseconds.
     max_gap_us, hold_us : float
         As in :func:`resample_board`, microseconds.
-    still_below_rad_s : float
-        Angular speed threshold, rad/s.
     mount_wxyz : ndarray, shape (4,)
         Rotation applied on the right of every row.
     column : int
         The board's column in the outputs.
     quat_out : ndarray, shape (m, n_boards, 4)
         Written at ``[:, column]``: NaN rows where there is no data.
-    still_out : ndarray of bool, shape (m, n_boards)
-        Written at ``[:, column]``.
+    gyr_norm_out : ndarray, shape (m, n_boards)
+        Angular speed (norm of the nearest earlier sample's gyroscope), rad/s, written at
+        ``[:, column]``; NaN where there is no data.
 
     Returns
     -------
@@ -321,9 +289,9 @@ def resample_chunks(
         cutoffs_rx_us,
         float(max_gap_us),
         float(hold_us),
-        float(still_below_rad_s),
         mount_wxyz,
         column,
         quat_out,
-        still_out,
+        gyr_norm_out,
+        None,
     )
