@@ -14,7 +14,8 @@ table with ratios against the goals of issue #4 and against the reference tools:
    orientations and gyroscope samples (index-aligned, equidistant times as qmt requires). qmt
    is slow, so a prefix of the session is timed within ``--reference-budget-s`` and the rate
    is per board-sample (said so in the table). The reference does no clock alignment or
-   resampling; the core does.
+   resampling; the core does. The timed runs of 1 and 2 alternate (core, reference, core,
+   ...), so their ratio compares runs made in the same machine state.
 3. **OpenSense**: OpenSim's IMU inverse kinematics on the OpenSense example
    (``tools/bench_opensense.py``, frames per second of the IK tool, which includes its model
    and data loading and writing) against the core on the same ``.sto`` (orientation-only
@@ -717,23 +718,49 @@ def _run_offline(
     return time.perf_counter() - t0, time.process_time() - c0, rows
 
 
-def bench_offline(session: BenchSession, params: BenchParams) -> OfflineResult:
-    """The offline core over the whole session: a first run, then ``params.repeats`` timed."""
-    batches = list(rx_windows(session, round(params.offline_block_s * 1e6)))
-    first_s, first_cpu_s, rows = _run_offline(session, batches)
-    _LOG.info("offline first run %.1f s (%d rows)", first_s, rows)
-    seconds: list[float] = []
-    cpu_seconds: list[float] = []
-    for _ in range(params.repeats):
-        wall, cpu, again = _run_offline(session, batches)
-        if again != rows:
-            raise RuntimeError(f"offline runs disagree: {rows} rows, then {again}")
-        seconds.append(wall)
-        cpu_seconds.append(cpu)
+class _OfflineRuns:
+    """Timed offline core runs over the whole session, one per :meth:`run` call."""
+
+    def __init__(self, session: BenchSession, params: BenchParams) -> None:
+        self.session = session
+        self.batches = list(rx_windows(session, round(params.offline_block_s * 1e6)))
+        self.first_s, self.first_cpu_s, self.rows = _run_offline(session, self.batches)
+        _LOG.info("offline first run %.1f s (%d rows)", self.first_s, self.rows)
+        self.seconds: list[float] = []
+        self.cpu_seconds: list[float] = []
+
+    def run(self) -> None:
+        wall, cpu, rows = _run_offline(self.session, self.batches)
+        if rows != self.rows:
+            raise RuntimeError(f"offline runs disagree: {self.rows} rows, then {rows}")
+        self.seconds.append(wall)
+        self.cpu_seconds.append(cpu)
         _LOG.info("offline run %.1f s", wall)
-    return OfflineResult(
-        session.board_samples, rows, first_s, first_cpu_s, tuple(seconds), tuple(cpu_seconds)
-    )
+
+    def result(self) -> OfflineResult:
+        return OfflineResult(
+            self.session.board_samples,
+            self.rows,
+            self.first_s,
+            self.first_cpu_s,
+            tuple(self.seconds),
+            tuple(self.cpu_seconds),
+        )
+
+
+def bench_offline_and_reference(
+    session: BenchSession, params: BenchParams
+) -> tuple[OfflineResult, ReferenceResult | Skipped]:
+    """The offline core over the whole session (a first run, then ``params.repeats`` timed)
+    and the reference (:func:`bench_reference`), their timed runs interleaved (core, reference,
+    core, reference, ...) so that the ratio of the two compares runs made in the same machine
+    state."""
+    offline = _OfflineRuns(session, params)
+    ref = bench_reference(session, params, before_each=offline.run)
+    if isinstance(ref, Skipped):
+        for _ in range(params.repeats):
+            offline.run()
+    return offline.result(), ref
 
 
 def aligned_streams(
@@ -761,9 +788,14 @@ def aligned_streams(
     return np.arange(n, dtype=np.float64) / session.rate_hz, quat, gyr
 
 
-def bench_reference(session: BenchSession, params: BenchParams) -> ReferenceResult | Skipped:
+def bench_reference(
+    session: BenchSession,
+    params: BenchParams,
+    before_each: Callable[[], object] | None = None,
+) -> ReferenceResult | Skipped:
     """qmt heading correction plus SciPy (``reference_pipeline``) on a prefix of the session
-    within ``params.reference_budget_s``."""
+    within ``params.reference_budget_s``; ``before_each`` runs before each timed repeat,
+    outside its timing (see :func:`bench_fusion_reference.time_prefix`)."""
     if importlib.util.find_spec("qmt") is None:
         return Skipped("qmt is not installed (the bench dependency group)")
     t_s, quat, gyr = aligned_streams(session)
@@ -791,6 +823,7 @@ def bench_reference(session: BenchSession, params: BenchParams) -> ReferenceResu
         repeats=params.repeats,
         budget_s=params.reference_budget_s,
         probe_samples=probe,
+        before_each=before_each,
     )
     _LOG.info("reference %s s on %d board-samples", m.seconds, m.measured_board_samples)
     boards = len(session.blocks)
@@ -1294,10 +1327,8 @@ def _jsonable(value: object) -> object:
 def run_bench(session: BenchSession, params: BenchParams) -> BenchReport:
     """Every measurement on ``session``, in order 1-5, and the table."""
     load: dict[str, float] = {"start": os.getloadavg()[0]}
-    offline = bench_offline(session, params)
-    load["offline"] = os.getloadavg()[0]
-    ref = bench_reference(session, params)
-    load["reference"] = os.getloadavg()[0]
+    offline, ref = bench_offline_and_reference(session, params)
+    load["offline and reference"] = os.getloadavg()[0]
     _LOG.info("OpenSense comparison")
     os_result = bench_opensense(
         params.opensense_dir,

@@ -427,6 +427,7 @@ def time_prefix(
     repeats: int = 3,
     budget_s: float = 120.0,
     probe_samples: int = 24_000,
+    before_each: Callable[[], object] | None = None,
 ) -> Measurement:
     """Median-of-``repeats`` timing of ``run(n)``, which processes the first ``n`` samples.
 
@@ -448,6 +449,10 @@ def time_prefix(
         the largest prefix whose repeats fit the budget (never below the probe).
     probe_samples : int
         Samples per board of the sizing run.
+    before_each : callable, optional
+        Called before each timed run, outside its timing: another measurement interleaved
+        with this one, so that both see the same machine state (its load changes by tens of
+        percent within minutes on a shared machine).
     """
     probe = min(probe_samples, requested_samples)
     t0 = time.perf_counter()
@@ -458,6 +463,8 @@ def time_prefix(
     seconds: list[float] = []
     cpu_seconds: list[float] = []
     for _ in range(repeats):
+        if before_each is not None:
+            before_each()
         t0, c0 = time.perf_counter(), time.process_time()
         run(n)
         seconds.append(time.perf_counter() - t0)
