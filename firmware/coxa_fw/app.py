@@ -26,13 +26,13 @@ does after an IMU FIFO overrun: its state is stale after a gap in the samples.
 
 Samples dropped (status ``samples_dropped``)
 --------------------------------------------
-Samples lost on the board: (a) samples taken while at least one link was streaming that left
-the RAM FIFO (overwritten) without ever having been put into a frame on any link, live or
-backfill, plus (b) samples the IMU produced but the board never read because its hardware
-FIFO overflowed (estimated from the time gap; ``Sampler.lost``). Not counted: frames a link
-lost after taking them (the host gets those samples by backfill while the FIFO holds them),
-and time without samples during an IMU error (bit ``IMU_ERROR``; the sequence numbers stay
-contiguous, the frame times show the gap).
+Samples lost on the board: (a) samples taken while at least one link was streaming that left the
+RAM FIFO (overwritten, or evicted when its break lines run out) without ever having been put
+into a frame on any link, live or backfill, plus (b) samples the IMU produced but the board
+never read because its hardware FIFO overflowed (estimated from the time gap; ``Sampler.lost``).
+Not counted: frames a link lost after taking them (the host gets those samples by backfill while
+the FIFO holds them), and time without samples during an IMU error (bit ``IMU_ERROR``; the
+sequence numbers stay contiguous, the frame times show the gap).
 """
 
 import wire

@@ -24,19 +24,42 @@ samples, 62 days at 200 Hz.
 
 Time line
 ---------
-Sample times are not stored per sample. Samples are grouped in blocks of ``BLOCK`` = 16
-consecutive ordinals (``k // 16``); each block stores up to two straight lines
-``t = T + i * period`` (T as the two u16 halves of the u32 device time, the period in
-1/16 us). The first line starts at the block's first pushed sample; a second one starts at a
-*break* (a discontinuity of the time line: IMU overrun, re-initialisation, rate change).
+Sample times are not stored per sample but as straight lines ``t = T + i * period`` (T as
+the two u16 halves of the u32 device time, the period in 1/16 us), each starting at one
+sample and holding up to the sample before the next line starts. A line starts
+
+* at the first pushed sample of every block of ``BLOCK`` = 16 consecutive ordinals
+  (``k // 16``), so the FIFO follows the time source's refined estimate every 16 samples;
+* at every *break* (a discontinuity of the time line: IMU overrun, re-initialisation, rate
+  change); the sample also gets the RAM-only ``FLAG_BREAK``. A break on a block's first
+  sample needs nothing more. The line of any other break goes into a ring of ``max_breaks``
+  *break lines* shared by all blocks; a block keeps where its break lines start in that
+  ring and how many it has (up to 15: any number of breaks within 16 samples, e.g. a flaky
+  bus failing twice within 80 ms, or an IMU re-initialised on every poll).
+
 ``push`` asks the time source (``timeline.stamp(k)``, normally the
 :class:`coxa_fw.sampler.Sampler`) for a line whenever a block starts or
-``k == timeline.break_k`` (the sample also gets the RAM-only ``FLAG_BREAK``).
-``time_at(k)`` gives the time of any sample in the FIFO and ``run_length(k, n)`` how many
-samples from ``k`` on follow without a break, so a data frame (``t0 + i * period_us``) never
-spans a break. A third line in one block replaces the second (two breaks within 16 samples,
-e.g. a flaky bus failing twice within 80 ms); the samples between get the later line's
-times.
+``k == timeline.break_k``. ``time_at(k)`` gives the time of any sample in the FIFO: exactly
+the time the time source gave it when it was pushed (the sample's own line), however many
+breaks its block has. ``run_length(k, n)`` gives how many samples from ``k`` on follow without
+a break, so a data frame (``t0 + i * period_us``) never spans a break.
+
+The ring of break lines is the one bound. When a break comes and the ring is full, the
+oldest break line is freed, and the samples still on it leave the FIFO first, with every
+older sample (``evicted`` counts them; those pushed while ``wanted`` and never sent also
+count as ``dropped``, as if overwritten). A sample is therefore never sent with a time that
+is not its own: a board that breaks its time line more than ``max_breaks`` times within the
+FIFO's span keeps a shorter history instead (the host sees the evicted samples as lost:
+backfill of them is clipped or UNAVAILABLE). The default is one break line per 32 samples
+of capacity, at least 16: the app's 6000 samples (30 s at 200 Hz) keep their full span
+unless more than 187 breaks fall within it, i.e. unless the time line breaks more often
+than once per 160 ms on average for 30 s (an IMU that fails on every poll is re-initialised
+after a back-off of 100 ms or more; an overrun needs a gap of 25 sample periods).
+
+Memory: 12 bytes per block (the block's line: start offset, T, period; ring index u16 and
+count u8) for ``capacity // 16 + 2`` blocks, and 8 bytes per break line plus one list slot
+for its ordinal (4 bytes on the 32-bit board): for the app's 6000 samples, 377 blocks and
+187 break lines, 6768 bytes on the board.
 """
 
 import struct
@@ -75,7 +98,7 @@ _REC = const(21)
 _QREC = const(15)
 _FLAGS_AT = const(14)
 _BLOCK = const(16)
-_NO_SPLIT = const(255)
+_LINES_PER = const(32)
 _TAIL_FMT = "<hhhBhhh"
 
 
@@ -100,6 +123,14 @@ def _copy_bytes_py(dst, doff, src, soff, n):
     dst[doff : doff + n] = src[soff : soff + n]
 
 
+def _count_unsent_py(ring, off, n):
+    c = 0
+    for j in range(off + _FLAGS_AT, off + n * _REC, _REC):
+        if (ring[j] & 0x30) == FLAG_WANTED:
+            c += 1
+    return c
+
+
 q14_into = _q14_into_py
 """``q14_into(q, dst, off)``: write the 4 floats of ``q`` (``array('f')``) as Q14 i16 LE at
 ``dst[off:off+8]``, rounding half away from zero and clamping to +-32767 like
@@ -108,6 +139,10 @@ float32 bits, so it allocates nothing; CPython uses the plain version."""
 copy_bytes = _copy_bytes_py
 """``copy_bytes(dst, doff, src, soff, n)``: ``dst[doff:doff+n] = src[soff:soff+n]``
 (viper on MicroPython: no slice objects)."""
+count_unsent = _count_unsent_py
+"""``count_unsent(ring, off, n)``: how many of the ``n`` records at ``ring[off:]`` are
+``FLAG_WANTED`` and not ``FLAG_SENT`` (viper on MicroPython: fast enough to evict thousands
+of samples within one push)."""
 
 try:
     import micropython
@@ -152,8 +187,22 @@ if micropython is not None:
             d[doff + i] = s[soff + i]
             i += 1
 
+    @micropython.viper
+    def _count_unsent_viper(ring, off: int, n: int) -> int:
+        r = ptr8(ring)  # noqa: F821
+        o = off + _FLAGS_AT
+        c = 0
+        i = 0
+        while i < n:
+            if (r[o] & 0x30) == 0x20:
+                c += 1
+            o += _REC
+            i += 1
+        return c
+
     q14_into = _q14_into_viper
     copy_bytes = _copy_bytes_viper
+    count_unsent = _count_unsent_viper
 
 
 class SampleFifo:
@@ -171,6 +220,10 @@ class SampleFifo:
         Ordinal of the first sample (0 on the board; tests start near 2**32 to see the wrap).
     chunk_samples : int
         Records per ``bytearray`` chunk of the ring.
+    max_breaks : int
+        Break lines held (see the module docstring); 0 (default) for ``capacity // 32``,
+        at least 16 (a block can hold 15 break lines, so the oldest line of a full ring
+        always lies in an earlier block than the sample being pushed).
 
     Attributes
     ----------
@@ -179,8 +232,11 @@ class SampleFifo:
     count : int
         Samples held.
     dropped : int
-        Samples that left the FIFO (overwritten) without ever having been sent, among those
-        pushed while ``wanted`` was True.
+        Samples that left the FIFO (overwritten or evicted) without ever having been sent,
+        among those pushed while ``wanted`` was True.
+    evicted : int
+        Samples that left the FIFO before it was full because the ring of break lines was
+        (more than ``max_breaks`` breaks within the FIFO's span; see the module docstring).
     wanted : bool
         Set by the app while a host is streaming; pushed samples get ``FLAG_WANTED``.
     t_hi, t_lo, t_p16 : int
@@ -188,7 +244,12 @@ class SampleFifo:
     """
 
     def __init__(
-        self, capacity: int, timeline, first_seq: int = 0, chunk_samples: int = 500
+        self,
+        capacity: int,
+        timeline,
+        first_seq: int = 0,
+        chunk_samples: int = 500,
+        max_breaks: int = 0,
     ) -> None:
         if capacity < _BLOCK:
             raise ValueError("capacity must be at least %d samples" % _BLOCK)
@@ -198,6 +259,12 @@ class SampleFifo:
             raise ValueError("first_seq must be >= 0")
         if chunk_samples < 1:
             raise ValueError("chunk_samples must be >= 1")
+        if max_breaks == 0:
+            max_breaks = capacity // _LINES_PER
+            if max_breaks < _BLOCK:
+                max_breaks = _BLOCK
+        elif max_breaks < _BLOCK or max_breaks > 0xFFFF:
+            raise ValueError("max_breaks must be 0 (default) or in %d..65535" % _BLOCK)
         self.capacity = capacity
         self.timeline = timeline
         if chunk_samples > capacity:
@@ -211,22 +278,30 @@ class SampleFifo:
             left -= n
         self._wc = 0  # chunk and byte offset of the head slot
         self._wo = 0
+        # per block (k // 16 modulo nb): the line starting at its first pushed sample ...
         nb = capacity // _BLOCK + 2
         self._nb = nb
-        self._r0 = bytearray(nb)  # offset in the block where line 1 starts
+        self._r0 = bytearray(nb)  # offset in the block of its first pushed sample
         self._t1h = array("H", bytes(2 * nb))
         self._t1l = array("H", bytes(2 * nb))
         self._p1 = array("I", bytes(4 * nb))
-        self._sp = bytearray(b"\xff" * nb)  # offset where line 2 starts (a break) or _NO_SPLIT
-        self._t2h = array("H", bytes(2 * nb))
-        self._t2l = array("H", bytes(2 * nb))
-        self._p2 = array("I", bytes(4 * nb))
+        self._bi = array("H", bytes(2 * nb))  # ... ring index of its first break line
+        self._bn = bytearray(nb)  # ... and how many break lines it has
+        # ring of break lines (oldest at _xt, _xn in use): first ordinal, T, period
+        self.max_breaks = max_breaks
+        self._xk = [0] * max_breaks
+        self._xth = array("H", bytes(2 * max_breaks))
+        self._xtl = array("H", bytes(2 * max_breaks))
+        self._xp = array("I", bytes(4 * max_breaks))
+        self._xt = 0
+        self._xn = 0
         self._cur_block = -1
         self.first_seq = first_seq
         self.next_k = first_seq
         self.count = 0
         self._head = 0  # slot of next_k
         self.dropped = 0
+        self.evicted = 0
         self.wanted = False
         self.t_hi = 0
         self.t_lo = 0
@@ -278,6 +353,35 @@ class SampleFifo:
         ``SAMPLE_*`` bits. When full, the oldest sample is overwritten.
         """
         k = self.next_k
+        tl = self.timeline
+        # time line first: freeing a break line may evict the oldest samples
+        kb = k // _BLOCK
+        if kb != self._cur_block:
+            self._cur_block = kb
+            tl.stamp(k)
+            b = kb % self._nb
+            self._r0[b] = k - kb * _BLOCK
+            self._t1h[b] = tl.st_hi
+            self._t1l[b] = tl.st_lo
+            self._p1[b] = tl.st_p16
+            self._bn[b] = 0
+        elif k == tl.break_k:
+            tl.stamp(k)
+            m = self.max_breaks
+            if self._xn == m:
+                self._free_line()
+            i = self._xt + self._xn
+            if i >= m:
+                i -= m
+            self._xk[i] = k
+            self._xth[i] = tl.st_hi
+            self._xtl[i] = tl.st_lo
+            self._xp[i] = tl.st_p16
+            self._xn += 1
+            b = kb % self._nb
+            if self._bn[b] == 0:
+                self._bi[b] = i
+            self._bn[b] += 1
         ring = self._chunks[self._wc]
         o = self._wo
         if self.count == self.capacity:
@@ -290,27 +394,9 @@ class SampleFifo:
         flags &= WIRE_FLAGS
         if self.wanted:
             flags |= FLAG_WANTED
-        tl = self.timeline
         if k == tl.break_k:
             flags |= FLAG_BREAK
         struct.pack_into(_TAIL_FMT, ring, o + 8, gx, gy, gz, flags, ax, ay, az)
-        kb = k // _BLOCK
-        if kb != self._cur_block:
-            self._cur_block = kb
-            tl.stamp(k)
-            b = kb % self._nb
-            self._r0[b] = k - kb * _BLOCK
-            self._t1h[b] = tl.st_hi
-            self._t1l[b] = tl.st_lo
-            self._p1[b] = tl.st_p16
-            self._sp[b] = _NO_SPLIT
-        elif k == tl.break_k:
-            tl.stamp(k)
-            b = kb % self._nb
-            self._sp[b] = k - kb * _BLOCK
-            self._t2h[b] = tl.st_hi
-            self._t2l[b] = tl.st_lo
-            self._p2[b] = tl.st_p16
         o += _REC
         if o == len(ring):
             o = 0
@@ -322,24 +408,70 @@ class SampleFifo:
         self.next_k = k + 1
         return k
 
+    def _free_line(self) -> None:
+        """Free the oldest break line; the samples still on it (and all older ones) leave
+        the FIFO. Only called by ``push`` with the ring full, so that line lies in a block
+        before the one of the sample being pushed (a block has at most 15 break lines) and
+        its samples end at the next break line of its block or at the block's end."""
+        t = self._xt
+        k0 = self._xk[t]
+        j = t + 1
+        if j == self.max_breaks:
+            j = 0
+        end = (k0 // _BLOCK + 1) * _BLOCK
+        if self._xk[j] < end:  # (the ring is full: j is in use)
+            end = self._xk[j]
+        self._xt = j
+        self._xn -= 1
+        k = self.next_k - self.count
+        if k >= end:
+            return
+        n = end - k
+        self.count -= n
+        self.evicted += n
+        s = self.slot(k)
+        per = self._per
+        while n > 0:
+            c = s // per
+            i = s - c * per
+            ring = self._chunks[c]
+            r = len(ring) // _REC - i  # records from slot s to the chunk's end
+            if r > n:
+                r = n
+            self.dropped += count_unsent(ring, i * _REC, r)
+            n -= r
+            s += r
+            if s == self.capacity:
+                s = 0
+
     # ---------------------------------------------------------------------------------------
     def time_at(self, k: int) -> None:
         """Set ``t_hi``, ``t_lo`` (u32 device time of sample ``k``) and ``t_p16`` (its line's
         period in 1/16 us). ``k`` must be held."""
         kb = k // _BLOCK
         b = kb % self._nb
-        off = k - kb * _BLOCK
-        sp = self._sp[b]
-        if sp != _NO_SPLIT and off >= sp:
-            th = self._t2h[b]
-            tl = self._t2l[b]
-            p = self._p2[b]
-            d = off - sp
-        else:
-            th = self._t1h[b]
-            tl = self._t1l[b]
-            p = self._p1[b]
-            d = off - self._r0[b]
+        th = self._t1h[b]
+        tl = self._t1l[b]
+        p = self._p1[b]
+        d = k - kb * _BLOCK - self._r0[b]
+        n = self._bn[b]
+        if n:
+            # the block's last break line at or before k (those after k are newer, so none
+            # of the lines looked at has been freed while k is held)
+            m = self.max_breaks
+            i = self._bi[b] + n - 1
+            if i >= m:
+                i -= m
+            xk = self._xk
+            while n:
+                if xk[i] <= k:
+                    th = self._xth[i]
+                    tl = self._xtl[i]
+                    p = self._xp[i]
+                    d = k - xk[i]
+                    break
+                n -= 1
+                i = i - 1 if i else m - 1
         lo = tl + ((d * p + 8) >> 4)
         self.t_hi = (th + (lo >> 16)) & 0xFFFF
         self.t_lo = lo & 0xFFFF

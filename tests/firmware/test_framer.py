@@ -1,5 +1,6 @@
 """``coxa_fw.framer.Framer`` on CPython: frame sizes for every link budget, live freshness,
-backfill clipping, interleaving, sequence wrap and time-line breaks (Hypothesis)."""
+backfill clipping, interleaving, sequence wrap and time-line breaks, any number per FIFO
+block, with every sample's time checked against the true time line (Hypothesis)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from coxa import wire
 from tests.firmware.app_sim import FirmwareEnv, firmware_env
-from tests.firmware.test_fifo import LineTimeline, expected_record, ints_of, quat_of
+from tests.firmware.test_fifo import HeldModel, LineTimeline, expected_record, ints_of, quat_of
 
 U32 = 1 << 32
 
@@ -41,6 +42,7 @@ class Bench:
         fifo_mod, framer_mod = mods
         self.tl = LineTimeline(first_seq, 123_456, 80_000)
         self.fifo = fifo_mod.SampleFifo(capacity, self.tl, first_seq, chunk_samples=97)
+        self.held = HeldModel(capacity, first_seq, max(16, capacity // 32))
         self.framer = framer_mod.Framer(self.fifo, 0x1A2B, rate_hz, **framer_kw)
         self.k = first_seq
         self.first_seq = first_seq
@@ -49,8 +51,10 @@ class Bench:
     def push(self, n: int) -> None:
         for _ in range(n):
             g = ints_of(self.k)
+            self.held.push(self.k == self.tl.break_k)
             self.fifo.push(quat_of(self.k), g[0], g[1], g[2], self.k % 16, g[3], g[4], g[5])
             self.k += 1
+        assert self.fifo.oldest_k == self.held.oldest
 
     def frame(self, max_frame_bytes: int = 243, raw: bool = False, flush: bool = False) -> Any:
         n = self.framer.next_frame_into(self.buf, max_frame_bytes, raw, flush)
@@ -168,6 +172,8 @@ ops_strategy = st.lists(
         st.tuples(st.just("stop"), st.just(0)),
         st.tuples(st.just("start"), st.just(0)),
         st.tuples(st.just("break"), st.integers(0, 1_000_000)),
+        # a flaky IMU: `n` breaks, each followed by 1..`gap` samples (several per block)
+        st.tuples(st.just("burst"), st.integers(1, 30), st.integers(1, 6)),
     ),
     max_size=50,
 )
@@ -181,6 +187,15 @@ ops_strategy = st.lists(
     raw=st.booleans(),
     slots=st.integers(1, 4),
     ops=ops_strategy,
+)
+# two breaks within one 16-sample block: the sample between them once kept the first line's time
+@example(
+    capacity=40,
+    first_seq=0,
+    mfb=31,
+    raw=False,
+    slots=1,
+    ops=[("start", 0), ("push", 1), ("break", 2), ("push", 1), ("break", 0), ("push", 1)],
 )
 def test_live_backfill_model(
     mods: tuple[Any, Any],
@@ -208,6 +223,12 @@ def test_live_backfill_model(
         elif op[0] == "break":
             b.tl.add_break(b.k, op[1], 80_000 + op[1] % 1000)
             breaks.add(b.k)
+        elif op[0] == "burst":
+            for i in range(op[1]):
+                jump_us = 4_000 + 97_000 * ((i * 7) % 11)
+                b.tl.add_break(b.k, jump_us, 79_000 + 211 * i)
+                breaks.add(b.k)
+                b.push(1 + (i * 5 + op[1]) % op[2])
         elif op[0] == "backfill":
             newest = b.k - 1
             start = newest + op[1]
@@ -273,6 +294,7 @@ def test_live_backfill_model(
                 pending.pop(0)
     assert all(max(p[0], b.fifo.oldest_k) >= p[1] for p in pending)
     assert fr_.backfill_pending == 0
+    event("samples evicted" if b.fifo.evicted else "nothing evicted")
 
 
 def test_interleaving_keeps_live_flowing(mods: tuple[Any, Any]) -> None:
