@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from coxa.body import SEGMENTS, SegmentName
@@ -419,10 +419,12 @@ def calibrate_world(
     mount_seed: int,
     params: CalibrationParams,
     gap_seed: int | None = None,
+    gap_starts_s: Mapping[SegmentName, Sequence[float]] | None = None,
 ) -> tuple[Calibration, dict[SegmentName, float]]:
     """Calibrate boards strapped with :func:`coxa.sim.random_mount` on segments moving as
     ``world`` (rows at :data:`GAIT_RATE_HZ`), each board's world turned by its own heading;
-    with ``gap_seed``, each board loses 0.5 s of rows at 4 random places (NaN).
+    with ``gap_seed``, each board loses 0.5 s of rows at 4 random places (NaN); with
+    ``gap_starts_s``, the boards named there lose 0.5 s of rows from each of the given times.
 
     Returns the calibration and, per segment, the error of its found medio-lateral axis about
     the true long axis, degrees (signed, so a reversed axis shows as 180).
@@ -437,6 +439,9 @@ def calibrate_world(
             length = round(0.5 * GAIT_RATE_HZ)
             for start in rng.integers(round(rest_s * GAIT_RATE_HZ), quat.shape[0] - length, 4):
                 quat[start : start + length] = np.nan
+        for start_s in (gap_starts_s or {}).get(segment, ()):
+            start = round(start_s * GAIT_RATE_HZ)
+            quat[start : start + round(0.5 * GAIT_RATE_HZ)] = np.nan
         inputs[board_id] = CalibrationInput(segment, quat)
     rows = next(iter(world.values())).shape[0]
     rest = round(rest_s * GAIT_RATE_HZ)
@@ -462,14 +467,24 @@ OWN_AXIS_ONLY = CalibrationParams(min_lean_partial_r=2.0)
 LEAN_TOLERANCE_DEG = 3.0
 
 
+#: Stride frequencies the body-lean fit accepts as walking, Hz (its 0.8-2.5 s strides).
+LEAN_STRIDE_HZ = (
+    1.0 / CalibrationParams().lean_stride_s[1],
+    1.0 / CalibrationParams().lean_stride_s[0],
+)
+
+
 @settings(max_examples=8, deadline=None)
 @given(
     headings=st.lists(st.floats(-np.pi, np.pi), min_size=5, max_size=5),
     mount_seed=st.integers(0, 10_000),
-    stride_hz=st.floats(0.6, 1.1),
+    stride_hz=st.floats(*LEAN_STRIDE_HZ),
     lean_deg=st.floats(2.5, 6.0),
     gap_seed=st.none() | st.integers(0, 10_000),
 )
+# Found by Hypothesis: rows where one thigh was in a gap took that thigh alone as the thighs'
+# common pitch and roll, and stride averages across a gap kept part of the stride's movement.
+@example(headings=[0.0] * 5, mount_seed=0, stride_hz=0.609375, lean_deg=3.0, gap_seed=746)
 def test_walking_with_turns_takes_the_pelvis_axis_from_the_lean(
     headings: list[float],
     mount_seed: int,
@@ -491,6 +506,25 @@ def test_walking_with_turns_takes_the_pelvis_axis_from_the_lean(
     assert pelvis_method(calibration) == "body lean"
     assert abs(errors["pelvis"]) <= LEAN_TOLERANCE_DEG
     assert "lean coupling r" in calibration.describe()
+
+
+def test_walking_with_one_thigh_in_radio_gaps_takes_the_pelvis_axis_from_the_lean() -> None:
+    """The left thigh loses 0.5 s every 1.9 s of a 1.64 s stride, so the gaps sweep the
+    stride's phase once every 12 s, the period of the turns. The thighs' common pitch and roll
+    still come from both thighs and whole strides and stay apart, and the lean fit finds the
+    pelvis axis. (Before, gap rows took the right thigh alone, whose flexion and roll go with
+    the stride phase: a slow false signal in both, thigh pitch/roll r 0.55, fit refused.)"""
+    starts_s = GAIT_REST_S + 1.0 + 1.9 * np.arange(14)
+    calibration, errors = calibrate_world(
+        gait_world(0.609375, 3.0),
+        GAIT_REST_S,
+        [0.3, -2.0, 1.0, 2.5, -0.7],
+        11,
+        CalibrationParams(),
+        gap_starts_s={"femur_l": list(starts_s)},
+    )
+    assert pelvis_method(calibration) == "body lean"
+    assert abs(errors["pelvis"]) <= LEAN_TOLERANCE_DEG
 
 
 def test_walking_defeats_the_pelvis_own_axis() -> None:

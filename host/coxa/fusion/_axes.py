@@ -171,7 +171,11 @@ def fit_lean_axis(
     2. **Stride averages**: every signal is averaged over one stride, which removes what
        repeats with the stride (pelvic obliquity and the sideways sway of the body at the
        stride frequency, which run against each other, and tilt at the step frequency) and
-       keeps what does not: leans into turns, weight shifts.
+       keeps what does not: leans into turns, weight shifts. Only whole strides do that: the
+       thighs' common signals need both thighs (one thigh alone swings through its flexion
+       every stride), a missing row is filled from the same phase one stride before and after
+       (the mean of the two), and a window with a row still missing, or running past either
+       end, is left out.
     3. **Fit**: with ``P(t)`` the pelvis's tilt about two horizontal sensor axes (2-vector) and
        ``m(t)``, ``r(t)`` the thighs' common (mean) pitch and roll, ``P = b_m m + b_r r`` by
        least squares on the centred averages. ``b_r``, the pelvis rotation that accompanies the
@@ -196,8 +200,8 @@ def fit_lean_axis(
     Returns
     -------
     LeanFit or None
-        None when the thighs do not alternate like a gait, fewer than 3 rows remain, or the
-        thighs' averaged pitch or roll is constant or the two are collinear.
+        None when the thighs do not alternate like a gait, fewer than 3 whole-stride averages
+        remain, or the thighs' averaged pitch or roll is constant or the two are collinear.
     """
     stride = _stride_rows(thigh_pitch_rad[0] - thigh_pitch_rad[1], stride_rows, min_alternation)
     if stride is None:
@@ -210,8 +214,10 @@ def fit_lean_axis(
     pelvis = [axis_fit(pelvis_quat_wxyz, long_axis, e, 0.0).pitch_rad for e in (e1, e2)]
     signals: FloatArray = np.column_stack(
         [
-            _moving_average(v, stride)
-            for v in (_row_mean(thigh_pitch_rad), _row_mean(thigh_roll_rad), *pelvis)
+            _moving_average(_fill_from_strides(v, stride), stride)
+            # Both thighs or none: one thigh alone swings through its whole flexion each
+            # stride, which the other's cancels in the common signal.
+            for v in (thigh_pitch_rad.mean(axis=0), thigh_roll_rad.mean(axis=0), *pelvis)
         ]
     )
     signals = signals[np.all(np.isfinite(signals), axis=1)]
@@ -277,21 +283,35 @@ def _stride_rows(
     return int(strides[best])
 
 
-def _row_mean(values: FloatArray) -> FloatArray:
-    """Mean over the first axis of the finite values, NaN where there are none."""
-    ok = np.isfinite(values)
+def _fill_from_strides(values: FloatArray, rows: int) -> FloatArray:
+    """A series of shape ``(n,)`` with its missing rows filled by the mean of the finite values
+    one stride (``rows``) before and after, at the same phase of the gait; rows with neither
+    stay NaN.
+
+    The stride-periodic movement is the same there and the mean of the two sides bridges the
+    slow lean, so a gap shorter than a stride does not take every window across it out of the
+    stride averages.
+    """
+    sides = np.full((2, values.size), np.nan)
+    sides[0, rows:] = values[:-rows]
+    sides[1, :-rows] = values[rows:]
+    ok = np.isfinite(sides)
     count = ok.sum(axis=0)
-    total = np.where(ok, values, 0.0).sum(axis=0)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    fill = np.where(ok, sides, 0.0).sum(axis=0) / np.maximum(count, 1)
+    return np.where(np.isfinite(values), values, np.where(count > 0, fill, np.nan))
 
 
 def _moving_average(values: FloatArray, rows: int) -> FloatArray:
-    """Centred moving average over ``rows`` of the finite values (NaN where there are none)."""
+    """Centred moving average over ``rows`` rows, NaN where any row of the window is missing.
+
+    Only a whole window averages a movement that repeats every ``rows`` rows away; one with rows
+    missing (a radio gap, the ends of the series) keeps part of it.
+    """
     ok = np.isfinite(values)
     window = np.ones(rows)
     total = np.convolve(np.where(ok, values, 0.0), window, mode="same")
     count = np.convolve(ok.astype(np.float64), window, mode="same")
-    return np.where(count > 0.5, total / np.maximum(count, 1.0), np.nan)
+    return np.where(count > rows - 0.5, total / rows, np.nan)
 
 
 def dominant_sign(values: FloatArray) -> float:
