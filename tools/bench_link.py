@@ -29,10 +29,6 @@ stream started are not expected in the capture. The session ends when every boar
 its last sample: the recorder is stopped (``BleSource.request_stop``, which collects the last
 backfills) and the capture checked.
 
-One fix of the test double: :class:`DropSafeClient` turns a GATT operation cut by a link drop
-into ``BleakError`` instead of the ``CancelledError`` the virtual bleak backend lets through
-(which ends ``BleSource``'s task of that board for good); the report counts them.
-
 Figures (definitions):
 
 - **samples lost**: ``coxa.record.check_capture`` of the capture, as ``coxa capture check``
@@ -86,20 +82,15 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, Self
 
 import bleak
 import bumble
 import numpy as np
-from bleak.args import SizedBuffer
-from bleak.backends.characteristic import BleakGATTCharacteristic
-from bleak.backends.client import NotifyCallback
-from bleak.backends.descriptor import BleakGATTDescriptor
-from bleak.exc import BleakError
 from bumble import ll
 from bumble.controller import Controller
 from bumble.device import Advertisement, Connection, Device
@@ -147,7 +138,6 @@ HOST_ADDRESS = "C6:0A:FF:FF:00:02"
 ``coxa.sources.virtual.CENTRAL_ADDRESS``, unused here)."""
 
 _U32 = 1 << 32
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -476,69 +466,6 @@ def _pairing_config(_connection: Connection) -> PairingConfig:
     )
 
 
-class DropSafeClient(VirtualBleakClient):
-    """The virtual bleak client with one fix: a GATT operation cut by a link drop raises
-    ``BleakError``, as bleak's platform backends do.
-
-    bumble cancels a pending GATT request's future when the link drops, and
-    ``VirtualBleakClient`` lets that ``CancelledError`` through: the calling task ends as if it
-    had been cancelled (for ``BleSource``, the board's task stops and the board is never
-    reconnected). Here it becomes ``BleakError`` unless the calling task itself is being
-    cancelled. :attr:`cut_operations` counts the conversions.
-    """
-
-    cut_operations: ClassVar[int] = 0
-
-    @classmethod
-    async def _guard(cls, call: Awaitable[_T]) -> _T:
-        try:
-            return await call
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is None or task.cancelling():
-                raise
-            DropSafeClient.cut_operations += 1
-            raise BleakError("the link dropped during a GATT operation") from None
-
-    async def connect(self, pair: bool, **kwargs: Any) -> None:
-        await self._guard(super().connect(pair, **kwargs))
-
-    async def pair(self, *args: Any, **kwargs: Any) -> None:
-        await self._guard(super().pair(*args, **kwargs))
-
-    async def read_gatt_char(
-        self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
-    ) -> bytearray:
-        return await self._guard(
-            super().read_gatt_char(characteristic, use_cached=use_cached, **kwargs)
-        )
-
-    async def read_gatt_descriptor(
-        self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
-    ) -> bytearray:
-        return await self._guard(
-            super().read_gatt_descriptor(descriptor, use_cached=use_cached, **kwargs)
-        )
-
-    async def write_gatt_char(
-        self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
-    ) -> None:
-        await self._guard(super().write_gatt_char(characteristic, data, response))
-
-    async def write_gatt_descriptor(
-        self, descriptor: BleakGATTDescriptor, data: SizedBuffer
-    ) -> None:
-        await self._guard(super().write_gatt_descriptor(descriptor, data))
-
-    async def start_notify(
-        self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
-    ) -> None:
-        await self._guard(super().start_notify(characteristic, callback, **kwargs))
-
-    async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
-        await self._guard(super().stop_notify(characteristic))
-
-
 class RemoteCentral:
     """The host's central: a bumble host stack on an HCI/TCP transport to a controller of the
     peripheral process's virtual radio, behind the virtual bleak backend classes.
@@ -554,7 +481,7 @@ class RemoteCentral:
         self._listeners: list[Callable[[Advertisement], None]] = []
         device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
         scanner = type("RemoteBleakScanner", (VirtualBleakScanner,), {"radio": self})
-        client = type("RemoteBleakClient", (DropSafeClient,), {"radio": self})
+        client = type("RemoteBleakClient", (VirtualBleakClient,), {"radio": self})
         self.backend = BleBackend(scanner=scanner, client=client)
 
     @classmethod
@@ -804,7 +731,6 @@ class HostRun:
     row_times_us: NDArray[np.float64]  # grid time of every live row, host us
     row_out_ns: NDArray[np.int64]  # when Pipeline.update returned it, host monotonic ns
     backlog_rows: int  # rows of the first output (the calibration releases them at once)
-    cut_operations: int  # GATT operations cut by a link drop (DropSafeClient)
     load_start: str
     load_end: str
 
@@ -975,7 +901,6 @@ async def run_host(params: LinkBenchParams, workdir: Path) -> HostRun:
         row_times_us=row_times,
         row_out_ns=row_out,
         backlog_rows=int(log_rows[0]) if log_rows.size else 0,
-        cut_operations=DropSafeClient.cut_operations,
         load_start=load_start,
         load_end=loadavg(),
     )
@@ -1057,7 +982,6 @@ class LinkReport:
     capture_bytes: int
     records: int
     monitor_lost: int  # the source's own count (BoardHealth lost + pending at the end)
-    cut_operations: int
 
 
 def _pct(values: NDArray[np.float64], q: float) -> float:
@@ -1240,7 +1164,6 @@ def analyse(params: LinkBenchParams, run: HostRun) -> LinkReport:
         capture_bytes=run.result.bytes_written,
         records=run.result.records,
         monitor_lost=run.result.samples_lost,
-        cut_operations=run.cut_operations,
     )
 
 
@@ -1274,11 +1197,6 @@ def render(report: LinkReport) -> str:
         ("duplicate samples in the capture", f"{report.duplicates}", ""),
         ("notifications lost (injected)", f"{report.notifications_lost}", ""),
         ("link drops done", f"{report.drops_done} of {p.disconnects}", ""),
-        (
-            "GATT operations cut by a drop (BleakError, see DropSafeClient)",
-            f"{report.cut_operations}",
-            "",
-        ),
         ("host CPU, overall (% of one core)", _f(host), "< 20"),
         ("host CPU, median of 1-min windows (%)", _f(report.host_cpu_median_pct), "< 20"),
         (

@@ -9,7 +9,6 @@ itself counted as lost.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import itertools
 import json
@@ -23,10 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from bleak.exc import BleakError
 
-from coxa import wire
-from coxa.sources.virtual import VirtualRadio
 from tests.conftest import PROJECT_ROOT
 
 TOOL = PROJECT_ROOT / "tools" / "bench_link.py"
@@ -154,31 +150,3 @@ def test_bad_options_are_refused() -> None:
     for argv in (["--minutes", "0"], ["--boards", "1"], ["--loss", "1"], ["--disconnects", "-1"]):
         with pytest.raises(SystemExit):
             bench.main(argv)
-
-
-def test_a_gatt_read_cut_by_a_drop_raises_bleak_error_not_cancelled() -> None:
-    samples, _ = bench.simulate_boards(
-        bench.LinkBenchParams(minutes=0.05, boards=2, lead_per_board_s=0.0)
-    )
-
-    async def cut_read() -> tuple[str, int]:
-        radio = VirtualRadio()
-        board = radio.add_board(samples[0])
-        client_class = type("Client", (bench.DropSafeClient,), {"radio": radio})
-        async with radio:
-            client = client_class(board.address, disconnected_callback=None, timeout=5.0)
-            await client.connect(pair=False)
-            char = client.services.get_characteristic(wire.STATUS_CHAR_UUID)
-            assert char is not None
-            connection = next(iter(board.device.connections.values()))
-            drop = asyncio.get_running_loop().create_task(connection.disconnect())
-            before = bench.DropSafeClient.cut_operations
-            try:
-                await client.read_gatt_char(char)
-                outcome = "read"
-            except BleakError:
-                outcome = "BleakError"
-            await drop
-            return outcome, bench.DropSafeClient.cut_operations - before
-
-    assert asyncio.run(cut_read()) == ("BleakError", 1)

@@ -67,6 +67,32 @@ def test_bleak_client_sees_the_firmware_gatt_layout(att_mtu: int) -> None:
     assert ack.args[0] == 0xDEADBEEF
 
 
+def test_a_gatt_read_cut_by_a_link_drop_raises_bleak_error() -> None:
+    """bumble cancels a pending request when the link drops; the caller sees ``BleakError``
+    (as on bleak's platform backends), not a ``CancelledError`` that would end its task."""
+
+    async def main() -> str:
+        async with VirtualRadio() as radio:
+            board = radio.add_board(sim_samples(1)[0])
+            await board.start()
+            async with BleakClient(board.address, backend=radio.backend.client) as client:
+                char = client.services.get_characteristic(wire.STATUS_CHAR_UUID)
+                assert char is not None
+                connection = next(iter(board.device.connections.values()))
+                drop = asyncio.get_running_loop().create_task(connection.disconnect())
+                try:
+                    await client.read_gatt_char(char)
+                    outcome = "read"
+                except BleakError as err:
+                    outcome = str(err)
+                await drop
+            return outcome
+
+    outcome = asyncio.run(main())
+    assert outcome.startswith(f"reading {wire.STATUS_CHAR_UUID}")
+    assert outcome.endswith("failed: the link dropped")
+
+
 def test_identify_blinks_without_a_bond() -> None:
     async def main() -> tuple[bool, int, bool]:
         async with VirtualRadio() as radio:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid as uuid_module
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from bleak.args import SizedBuffer
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from coxa.sources.virtual._radio import VirtualRadio
 
 _LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _AD_UUID16 = (0x02, 0x03)
 _AD_UUID128 = (0x06, 0x07)
@@ -199,17 +200,18 @@ class VirtualBleakClient(BaseBleakClient):
         peer = Peer(connection)
         self._peer = peer
         try:
-            await peer.request_mtu(radio.att_mtu)
-            await self._discover(peer)
-            if pair:
-                await self.pair()
-        except BaseException as err:
+            await self._gatt(f"setting up the link to {self.address}", self._set_up(peer, pair))
+        except BaseException:
             # Also when the caller gave up (cancelled): the board must not stay connected to
             # nobody (it would stop advertising and refuse every later connection).
             await self.disconnect()
-            if isinstance(err, BleakError) or not isinstance(err, Exception):
-                raise
-            raise BleakError(f"setting up the link to {self.address} failed: {err!r}") from err
+            raise
+
+    async def _set_up(self, peer: Peer, pair: bool) -> None:
+        await peer.request_mtu(self.radio.att_mtu)
+        await self._discover(peer)
+        if pair:
+            await self.pair()
 
     async def _discover(self, peer: Peer) -> None:
         collection = BleakGATTServiceCollection()
@@ -263,13 +265,10 @@ class VirtualBleakClient(BaseBleakClient):
         connection = self._connection
         if connection is None:
             raise BleakError("Not connected")
-        try:
-            if await self.radio.has_bond(connection.peer_address):
-                await connection.encrypt()
-            else:
-                await connection.pair()
-        except Exception as err:
-            raise BleakError(f"pairing with {self.address} failed: {err!r}") from err
+        bonded = await self.radio.has_bond(connection.peer_address)
+        await self._gatt(
+            f"pairing with {self.address}", connection.encrypt() if bonded else connection.pair()
+        )
         if not connection.is_encrypted:
             raise BleakError(f"pairing with {self.address} left the link unencrypted")
 
@@ -282,66 +281,71 @@ class VirtualBleakClient(BaseBleakClient):
             raise BleakError(f"unknown characteristic {characteristic}")
         return proxy
 
+    async def _gatt(self, what: str, operation: Awaitable[_T]) -> _T:
+        """Await a GATT operation; its failures surface as ``BleakError`` naming ``what``.
+
+        A link drop makes bumble cancel the pending request's future: that surfaces as
+        ``BleakError`` too (as on bleak's platform backends), unless the calling task itself is
+        being cancelled, which is passed on.
+        """
+        try:
+            return await operation
+        except BleakError:
+            raise
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            raise BleakError(f"{what} failed: the link dropped") from None
+        except Exception as err:
+            raise BleakError(f"{what} failed: {err!r}") from err
+
     async def read_gatt_char(
         self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
         peer = self._peer_or_raise()
-        try:
-            return bytearray(await peer.read_value(self._proxy(characteristic)))  # pyright: ignore[reportUnknownMemberType]
-        except BleakError:
-            raise
-        except Exception as err:
-            raise BleakError(f"reading {characteristic} failed: {err!r}") from err
+        proxy = self._proxy(characteristic)
+        value = await self._gatt(f"reading {characteristic}", peer.read_value(proxy))  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        return bytearray(value)
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
         peer = self._peer_or_raise()
-        try:
-            return bytearray(await peer.read_value(descriptor.handle))  # pyright: ignore[reportUnknownMemberType]
-        except Exception as err:
-            raise BleakError(f"reading {descriptor} failed: {err!r}") from err
+        value = await self._gatt(f"reading {descriptor}", peer.read_value(descriptor.handle))  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        return bytearray(value)
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
     ) -> None:
         peer = self._peer_or_raise()
-        try:
-            await peer.write_value(self._proxy(characteristic), bytes(data), response)  # pyright: ignore[reportUnknownMemberType]
-        except BleakError:
-            raise
-        except Exception as err:
-            raise BleakError(f"writing {characteristic} failed: {err!r}") from err
+        proxy = self._proxy(characteristic)
+        await self._gatt(
+            f"writing {characteristic}",
+            peer.write_value(proxy, bytes(data), response),  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        )
 
     async def write_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, data: SizedBuffer
     ) -> None:
         peer = self._peer_or_raise()
-        try:
-            await peer.write_value(descriptor.handle, bytes(data), True)  # pyright: ignore[reportUnknownMemberType]
-        except Exception as err:
-            raise BleakError(f"writing {descriptor} failed: {err!r}") from err
+        await self._gatt(
+            f"writing {descriptor}",
+            peer.write_value(descriptor.handle, bytes(data), True),  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        )
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
     ) -> None:
         peer = self._peer_or_raise()
+        proxy = self._proxy(characteristic)
 
         def deliver(value: bytes) -> None:
             callback(bytearray(value))
 
-        try:
-            await peer.subscribe(self._proxy(characteristic), deliver)  # pyright: ignore[reportUnknownMemberType]
-        except BleakError:
-            raise
-        except Exception as err:
-            raise BleakError(f"subscribing to {characteristic} failed: {err!r}") from err
+        await self._gatt(f"subscribing to {characteristic}", peer.subscribe(proxy, deliver))  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         peer = self._peer_or_raise()
-        try:
-            await peer.unsubscribe(self._proxy(characteristic))  # pyright: ignore[reportUnknownMemberType]
-        except BleakError:
-            raise
-        except Exception as err:
-            raise BleakError(f"unsubscribing from {characteristic} failed: {err!r}") from err
+        proxy = self._proxy(characteristic)
+        await self._gatt(f"unsubscribing from {characteristic}", peer.unsubscribe(proxy))  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
