@@ -633,6 +633,7 @@ class FusionCore:
                 slice(i1, move_end),
                 (float(grid[i0]), float(grid[i1 - 1])),
                 params,
+                rate_hz=self.params.calibration_rate_hz,
             )
         except CalibrationError as error:
             self.calibration_error = error
