@@ -14,7 +14,7 @@ from bumble.hci import Address
 from coxa import wire
 from coxa.sources import identify_board, scan_boards
 from coxa.sources._ble_link import BoardSession
-from coxa.sources.virtual import VirtualRadio
+from coxa.sources.virtual import BoardFaults, VirtualBoard, VirtualRadio
 
 from ._session import sim_samples
 
@@ -206,3 +206,31 @@ def test_a_connection_given_up_during_set_up_is_closed(trigger: str, turns: int)
     assert given_up  # the set-up was still under way
     assert not left_connected
     assert reconnected
+
+
+def test_loss_bursts_last_a_time_not_a_number_of_notifications() -> None:
+    """Back to back, a lost notification is followed by another lost one with probability
+    ``1 - p_leave``; after a long quiet time the chain has forgotten the burst (stationary
+    share ``p_enter / (p_enter + p_leave)``), as interference that lasts a time would."""
+    p_enter, p_leave, n = 0.05, 0.25, 4000
+    faults = BoardFaults(p_enter_loss=p_enter, p_leave_loss=p_leave, seed=11)
+
+    async def on_radio() -> tuple[float, float]:
+        board = VirtualRadio().add_board(sim_samples(1)[0], faults)
+        return loss_after_loss(board, 0.0), loss_after_loss(board, 10.0)
+
+    def loss_after_loss(board: VirtualBoard, quiet_s: float) -> float:
+        after_loss = lost_after_loss = 0
+        previous_lost = False
+        for _ in range(n):
+            board._t_start -= quiet_s / board.params.speed  # pyright: ignore[reportPrivateUsage]
+            lost = not board._faulty_packets(b"x")  # pyright: ignore[reportPrivateUsage]
+            if previous_lost:
+                after_loss += 1
+                lost_after_loss += lost
+            previous_lost = lost
+        return lost_after_loss / after_loss
+
+    back_to_back, after_quiet = asyncio.run(on_radio())
+    assert back_to_back == pytest.approx(1.0 - p_leave, abs=0.06)
+    assert after_quiet == pytest.approx(p_enter / (p_enter + p_leave), abs=0.06)

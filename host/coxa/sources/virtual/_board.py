@@ -71,11 +71,17 @@ class BoardFaults:
         The board resets at these times: link dropped, RAM FIFO lost, sequence numbers and
         device time restart, streaming stops; bonds survive (flash). Default none.
     p_enter_loss : float
-        Per data notification, probability of entering a loss burst (two-state
+        Per step of the loss chain, probability of entering a loss burst (two-state
         Gilbert-Elliott chain, doi:10.1002/j.1538-7305.1960.tb03959.x). Default 0.
     p_leave_loss : float
-        Per data notification, probability of leaving a loss burst. Default 0.25
-        [assumption: bursts of 4 notifications on average, as ``coxa.sim.RadioParams``].
+        Per step, probability of leaving a loss burst. Default 0.25 [assumption: bursts of 4
+        steps on average, as ``coxa.sim.RadioParams`` counts them in packets].
+    loss_step_s : float
+        The chain takes one step per data notification, and one more per ``loss_step_s`` of
+        board time that passed since the previous notification: interference lasts a time, so
+        a burst ends while the board is quiet (a request retried a second later is not lost
+        because the burst was counted in notifications). Default 0.05 s [assumption: the
+        firmware's live frame period, so streaming steps about once per notification].
     p_duplicate : float
         Probability that a data notification is sent twice. Default 0.
     p_reorder : float
@@ -89,6 +95,7 @@ class BoardFaults:
     reboot_at_s: tuple[float, ...] = ()
     p_enter_loss: float = 0.0
     p_leave_loss: float = 0.25
+    loss_step_s: float = 0.05
     p_duplicate: float = 0.0
     p_reorder: float = 0.0
     seed: int = 0
@@ -100,6 +107,8 @@ class BoardFaults:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
         if not 0.0 < self.p_leave_loss <= 1.0:
             raise ValueError(f"p_leave_loss must lie in (0, 1], got {self.p_leave_loss}")
+        if not self.loss_step_s > 0.0:
+            raise ValueError(f"loss_step_s must be positive, got {self.loss_step_s}")
 
 
 @dataclass(frozen=True)
@@ -262,6 +271,7 @@ class VirtualBoard:
         self.address = address
         self._rng = np.random.default_rng(faults.seed)
         self._in_burst = False
+        self._loss_step_at_s = -np.inf  # board time of the loss chain's last step
         self._held: bytes | None = None
         self._t_rel_s = (samples.t_us - samples.t_us[0]).astype(np.float64) * 1e-6
         self._adv = wire.encode_advertising(self.board_id, self.placement)
@@ -774,8 +784,7 @@ class VirtualBoard:
         """What the radio delivers for one data notification under the injected faults."""
         f = self.faults
         if f.p_enter_loss > 0.0:
-            draw = float(self._rng.uniform())
-            self._in_burst = draw >= f.p_leave_loss if self._in_burst else draw < f.p_enter_loss
+            self._step_loss_chain()
             if self._in_burst:
                 self.lost_notifications += 1
                 return []
@@ -791,6 +800,28 @@ class VirtualBoard:
             self._held = packet
             out.remove(packet)
         return out
+
+    def _step_loss_chain(self) -> None:
+        """Advance the loss chain by one step plus one per ``loss_step_s`` of quiet time.
+
+        ``k`` steps of the two-state chain at once: with stationary burst share ``pi`` and
+        ``lam = 1 - p_enter - p_leave``, P(burst after k) is ``pi + (1 - pi) lam^k`` from a
+        burst and ``pi (1 - lam^k)`` from outside one.
+        """
+        f = self.faults
+        t_s = self.board_time_s
+        quiet_steps = (
+            0
+            if np.isinf(self._loss_step_at_s)
+            else int((t_s - self._loss_step_at_s) / f.loss_step_s)
+        )
+        self._loss_step_at_s = t_s
+        k = 1 + max(quiet_steps, 0)
+        lam = 1.0 - f.p_enter_loss - f.p_leave_loss
+        pi = f.p_enter_loss / (f.p_enter_loss + f.p_leave_loss)
+        decay = lam**k
+        p_burst = pi + (1.0 - pi) * decay if self._in_burst else pi * (1.0 - decay)
+        self._in_burst = float(self._rng.uniform()) < p_burst
 
     async def _send(self, conn: Connection) -> None:
         budget = self.params.packets_per_pump
