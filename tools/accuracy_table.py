@@ -106,7 +106,7 @@ Run = Literal["shipped", "disabled", "shipped+drift", "disabled+drift"]
 RUNS: tuple[Run, ...] = get_args(Run)
 
 #: Exercises of the cases with a pelvis board.
-EXERCISES: tuple[Exercise, ...] = ("squat", "split_squat", "step_up", "hinge")
+EXERCISES: tuple[Exercise, ...] = ("squat", "ffe_split_squat", "step_up", "hinge")
 #: Hip internal rotation at the bottom of a rep, degrees [derived: the only published values,
 #: bodyweight single-leg squat peak IR -1.8 +- 5.7 deg (men) and 3.0 +- 7.3 deg (women), domain
 #: notes section 6, widened to their means +- 2 SD].

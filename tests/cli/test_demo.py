@@ -43,7 +43,7 @@ def test_issue_example_counts_five_reps_within_two_degrees(
 
 @pytest.mark.parametrize(
     ("exercise", "reps", "seed"),
-    [("split_squat", 4, 1), ("step_up", 3, 2), ("squat", 2, 9)],
+    [("ffe_split_squat", 4, 1), ("step_up", 3, 2), ("squat", 2, 9)],
 )
 def test_rep_count_equals_the_simulated_one(
     exercise: str, reps: int, seed: int, capsys: pytest.CaptureFixture[str]

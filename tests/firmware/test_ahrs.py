@@ -294,7 +294,7 @@ def test_clean_squat_inclination_small(segment: str) -> None:
     assert float(err.max()) < 0.75
 
 
-EXERCISES = ("squat", "split_squat", "step_up", "hinge")
+EXERCISES = ("squat", "ffe_split_squat", "step_up", "hinge")
 SEGMENTS = ("pelvis", "femur_r", "tibia_r", "femur_l", "tibia_l")
 
 

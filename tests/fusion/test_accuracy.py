@@ -129,7 +129,7 @@ def check_session(session: Any, chunks: list[int]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("exercise", ["squat", "split_squat", "step_up", "hinge"])
+@pytest.mark.parametrize("exercise", ["squat", "ffe_split_squat", "step_up", "hinge"])
 @slow_sessions
 @given(data=st.data(), chunks=chunk_sizes)
 def test_hip_rotation_and_knee_flexion_with_a_pelvis_board(

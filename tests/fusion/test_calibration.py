@@ -552,7 +552,7 @@ def test_walking_straight_keeps_the_own_axis() -> None:
     assert pelvis_method(calibration) == "own axis"
 
 
-@pytest.mark.parametrize("exercise", ["squat", "split_squat", "step_up", "hinge"])
+@pytest.mark.parametrize("exercise", ["squat", "ffe_split_squat", "step_up", "hinge"])
 def test_exercises_keep_the_pelvis_own_axis(exercise: Exercise) -> None:
     """Squats, split squats, step-ups and hinges (exact orientations, straps 30 deg off): the
     thighs do not alternate like a gait, the lean fit stays out, and the pelvis's own axis is

@@ -37,12 +37,14 @@ def motion_params(
     template = TEMPLATES[exercise]
     depth = draw(st.floats(template.depth_min_deg, template.depth_max_deg))
     spread = st.floats(0.0, 5.0) if spreads else st.just(0.0)
+    # Feet planted by the template (90/90): the knee follows from where they stand.
+    depth_spread = st.just(0.0) if template.both_feet_planted else spread
     pelvis_angle = _angle(10.0) if pelvis else st.just(0.0)
     return MotionParams(
         exercise=exercise,
         reps=draw(st.integers(1, 8)),
         depth_deg=depth,
-        depth_spread_deg=draw(spread),
+        depth_spread_deg=draw(depth_spread),
         descent_s=draw(st.floats(0.5, 2.5)),
         bottom_pause_s=draw(st.floats(0.0, 1.0)),
         ascent_s=draw(st.floats(0.5, 2.5)),

@@ -39,10 +39,10 @@ PINNED_NUMPY = "2.4.6"
 
 SESSIONS: dict[str, RigParams] = {
     # Everything on: realistic mountings, thigh wobble (both parts), fast clock, bursty loss,
-    # per-rep spreads, the planted rear leg of the split squat.
-    "split_squat_lossy_wobble": RigParams(
+    # per-rep spreads, the planted rear leg of the FFE split squat.
+    "ffe_split_squat_lossy_wobble": RigParams(
         motion=MotionParams(
-            exercise="split_squat",
+            exercise="ffe_split_squat",
             reps=2,
             rest_before_s=2.0,
             rest_after_s=1.0,
@@ -66,7 +66,7 @@ SESSIONS: dict[str, RigParams] = {
 }
 
 PINNED: dict[str, tuple[str, str]] = {
-    "split_squat_lossy_wobble": (
+    "ffe_split_squat_lossy_wobble": (
         "de999b727b870ab600a576782722a8be08e3b8a4bb90eab3d74ff8429395e8e7",
         "118ba93d988e76e0f368523f7899a6f80c74e18a539ceffd063119e0700b517e",
     ),

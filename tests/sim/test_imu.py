@@ -231,7 +231,7 @@ def test_thigh_soft_tissue_wobble_turns_the_sensor_about_the_femoral_axis() -> N
 
 @pytest.mark.parametrize("side", ["r", "l"])
 def test_quasi_static_wobble_follows_knee_flexion(side: Side) -> None:
-    motion = Motion(MotionParams(exercise="split_squat", reps=1, side=side))
+    motion = Motion(MotionParams(exercise="ffe_split_squat", reps=1, side=side))
     mount = default_mount("femur_r" if side == "r" else "femur_l")
     wobbly = dataclasses.replace(ImuParams.clean(), thigh_sta_deg_per_knee_flexion_deg=0.05)
     rec = synthesize_imu(motion, mount, wobbly, seed=0)

@@ -67,6 +67,14 @@ def test_truth_orientations_reproduce_the_joint_angles(params: MotionParams) -> 
 @settings(max_examples=30)
 @given(motion_params(MOVING_EXERCISES))
 def test_peak_ir_and_knee_flexion_per_rep_equal_the_parameters(params: MotionParams) -> None:
+    if TEMPLATES[params.exercise].both_feet_planted:
+        # The knees follow from the planted feet: at the depth while the pelvis is still.
+        params = dataclasses.replace(
+            params,
+            pelvis_tilt_excursion_deg=0.0,
+            pelvis_obliquity_excursion_deg=0.0,
+            pelvis_yaw_excursion_deg=0.0,
+        )
     motion = Motion(params)
     truth = motion.rep_truth
     work = params.side
@@ -77,8 +85,9 @@ def test_peak_ir_and_knee_flexion_per_rep_equal_the_parameters(params: MotionPar
         params.hip_ir_bottom_deg,
         atol=1e-9,
     )
+    top = motion.hip_ir_top_deg  # 0 except in the 90/90 transitions
     np.testing.assert_allclose(
-        truth.hip_ir_peak_deg(work), max(params.hip_ir_bottom_deg, 0.0), atol=1e-9
+        truth.hip_ir_peak_deg(work), max(params.hip_ir_bottom_deg, top), atol=1e-9
     )
     np.testing.assert_allclose(truth.knee_flexion_peak_deg(work), params.depth_deg, atol=1e-9)
     # The truth agrees with an independent decomposition of the truth orientations.
@@ -113,7 +122,9 @@ def test_the_working_foot_stays_put(params: MotionParams) -> None:
 
 
 @settings(max_examples=20)
-@given(motion_params(("split_squat", "hinge"), pelvis=False), st.floats(-5.0, 5.0))
+@given(
+    motion_params(("split_squat", "ffe_split_squat", "hinge"), pelvis=False), st.floats(-5.0, 5.0)
+)
 def test_the_rear_foot_stays_put(params: MotionParams, tilt_deg: float) -> None:
     # From the end of the setup on: before it the athlete stands in the neutral pose, feet side
     # by side, and the setup steps the rear foot back to where it then stays.
@@ -276,15 +287,15 @@ def test_default_standing_sets_calibrate_on_the_neutral_pose(
     # Adduction from the stance width only, the same on both sides.
     np.testing.assert_allclose(state.hip_angles_r_deg[:, 1], state.hip_angles_l_deg[:, 1])
     # Only the exercises whose top position is not the neutral pose spend time on the setup.
-    moves = exercise in ("split_squat", "hinge")
+    moves = exercise in ("split_squat", "ffe_split_squat", "hinge")
     assert motion.schedule.setup_s == (params.setup_s if moves else 0.0)
     starts = motion.rep_truth.start_t_s
     expected = params.rest_before_s + motion.schedule.setup_s + 5.0 * np.arange(starts.size)
     np.testing.assert_allclose(starts, expected)
 
 
-def test_the_split_squat_steps_back_from_the_neutral_pose() -> None:
-    motion = Motion(MotionParams(exercise="split_squat", reps=1))
+def test_the_ffe_split_squat_steps_back_from_the_neutral_pose() -> None:
+    motion = Motion(MotionParams(exercise="ffe_split_squat", reps=1))
     sch = motion.schedule
     assert sch.setup_s == 1.5
     assert motion.duration_s == pytest.approx(3.0 + 1.5 + 4.0 + 2.0)
@@ -297,7 +308,7 @@ def test_the_split_squat_steps_back_from_the_neutral_pose() -> None:
 
 
 def test_no_setup_starts_in_the_top_position() -> None:
-    motion = Motion(MotionParams(exercise="split_squat", reps=1, setup_s=0.0))
+    motion = Motion(MotionParams(exercise="ffe_split_squat", reps=1, setup_s=0.0))
     assert motion.rep_truth.start_t_s[0] == motion.params.rest_before_s
     state = motion.evaluate(np.array([0.0]))
     np.testing.assert_allclose(state.hip_angles_r_deg[0], [25.0, 0.0, 0.0], atol=1e-9)
@@ -368,8 +379,8 @@ def test_out_of_range_depth_is_rejected(exercise: Exercise) -> None:
 
 
 def test_left_working_leg_mirrors_the_right() -> None:
-    right = Motion(MotionParams(exercise="split_squat", side="r", reps=1))
-    left = Motion(MotionParams(exercise="split_squat", side="l", reps=1))
+    right = Motion(MotionParams(exercise="ffe_split_squat", side="r", reps=1))
+    left = Motion(MotionParams(exercise="ffe_split_squat", side="l", reps=1))
     t = np.linspace(0.0, right.duration_s, 200)
     a, b = right.evaluate(t), left.evaluate(t)
     np.testing.assert_allclose(a.hip_angles_r_deg, b.hip_angles_l_deg, atol=1e-9)

@@ -176,7 +176,7 @@ def test_one_set_leaves_the_session_unchanged(params: MotionParams, set_rest_s: 
 
 def test_without_a_setup_the_rest_between_sets_is_in_the_top_position() -> None:
     motion = Motion(
-        MotionParams(exercise="split_squat", reps=1, sets=2, setup_s=0.0, set_rest_s=3.0)
+        MotionParams(exercise="ffe_split_squat", reps=1, sets=2, setup_s=0.0, set_rest_s=3.0)
     )
     start, end = motion.schedule.set_rest_t_s[0]
     assert end - start == 3.0
@@ -209,7 +209,12 @@ def test_invalid_sets_are_rejected() -> None:
 def test_board_filters_see_the_rests_between_sets() -> None:
     # What the host re-anchors on: every board flags rest in every pause between sets.
     params = MotionParams(
-        exercise="split_squat", reps=1, sets=3, set_rest_s=4.0, rest_before_s=2.0, rest_after_s=1.0
+        exercise="ffe_split_squat",
+        reps=1,
+        sets=3,
+        set_rest_s=4.0,
+        rest_before_s=2.0,
+        rest_after_s=1.0,
     )
     rec = simulate_rig(RigParams(motion=params, mounting="realistic", seed=4))
     windows = rec.motion.schedule.set_rest_t_s

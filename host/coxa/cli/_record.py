@@ -43,7 +43,7 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--athlete", required=True, metavar="ID", help="athlete code")
     parser.add_argument(
-        "--exercise", required=True, help="exercise or test name (e.g. squat, split_squat)"
+        "--exercise", required=True, help="exercise or test name (e.g. squat, ffe_split_squat)"
     )
     parser.add_argument(
         "--out",

@@ -1,5 +1,6 @@
-"""Motion simulator: ground-truth kinematics of squats, split squats, step-ups, hinges and the
-clinical hip IR tests, and the IMU signals that boards strapped on the segments would measure.
+"""Motion simulator: ground-truth kinematics of squats, split squats, step-ups, hinges, 90/90
+transitions, the clinical hip IR tests and the active straight leg raise, and the IMU signals
+that boards strapped on the segments would measure.
 
 See ``docs/simulator.md`` for what is simulated, the parameters with their labelled defaults,
 how to use it and the limitations.

@@ -21,7 +21,7 @@ at 30-120 deg [src]); seen from flexion to extension, the tibia externally rotat
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -61,9 +61,11 @@ class MotionParams:
     Attributes
     ----------
     exercise : str
-        One of ``EXERCISES``: ``'squat'``, ``'split_squat'`` (front foot elevated),
-        ``'step_up'``, ``'hinge'`` (staggered stance), ``'rest'`` (standing still; ``reps``
-        ignored), ``'prone_ir'``, ``'seated_ir'`` (clinical hip IR tests).
+        One of ``EXERCISES``: ``'squat'``, ``'split_squat'`` (flat, a lunge),
+        ``'ffe_split_squat'`` (front foot elevated), ``'step_up'``, ``'crossover_step_up'``,
+        ``'hinge'`` (staggered stance), ``'90_90'`` (90/90 transitions seated on the floor),
+        ``'rest'`` (standing still; ``reps`` ignored), ``'prone_ir'``, ``'seated_ir'``,
+        ``'supine_ir'`` (clinical hip IR tests), ``'aslr'`` (active straight leg raise).
     reps : int
         Number of reps per set, >= 0. Default 5 [assumption].
     sets : int
@@ -85,8 +87,23 @@ class MotionParams:
         Hip internal rotation of the working leg reached at the bottom of each rep, degrees.
         None: the exercise default.
     hip_ir_other_bottom_deg : float or None
-        The same for the other leg (ignored when the exercise keeps it still). None: equal to
-        the working leg's.
+        The same for the other leg (ignored when the exercise keeps it still). None: the
+        exercise's default for the other leg if it has one (``'90_90'``), else equal to the
+        working leg's.
+    hip_ir_top_deg, hip_ir_other_top_deg : float or None
+        Hip internal rotation of the working and the other leg at the top of each rep (where
+        each rep starts and ends), degrees. None: the exercise default (0 except in
+        ``'90_90'``). The other leg's is ignored when the exercise keeps it still.
+    hip_flexion_bottom_deg : float or None
+        Hip flexion of the working leg at the bottom of each rep, degrees, at any depth (e.g.
+        the leg raise angle of ``'aslr'``, or a shank more or less upright in a standing
+        exercise). None: the exercise default, which follows the depth.
+    hip_flexion_offset_deg, hip_adduction_offset_deg : float
+        Constant offsets added to the working leg's hip flexion and adduction, degrees (a
+        femur tilted away from its nominal test position, e.g. a prone femur not level on
+        the table). Like the pelvis offsets they are part of the top position (standing
+        exercises blend them in during the setup). Adduction needs an exercise whose hip
+        adduction is commanded (not one with planted feet, ValueError). Defaults 0.
     hip_ir_spread_deg : float
         Standard deviation of per-rep IR variations drawn from ``seed`` (independent per leg),
         degrees. Default 0.
@@ -98,7 +115,15 @@ class MotionParams:
         Defaults 0.
     pelvis_tilt_excursion_deg, pelvis_obliquity_excursion_deg, pelvis_yaw_excursion_deg : float
         Extra pelvis angles reached at the bottom of every rep (scaled by the rep progress),
-        degrees. Defaults 0.
+        degrees. In the clinical tests these are the compensations: pelvic roll (prone: yaw;
+        supine: obliquity) and hip hike (seated: obliquity) add 1:1 to the femur's rotation in
+        the room while the true hip IR stays as commanded. Defaults 0.
+    pelvis_excursion_onset : float
+        Rep progress in [0, 1) where the pelvis excursions start. 0 (default): they grow in
+        proportion to the rep progress, like the hip IR. Above 0: 0 until the progress passes
+        the onset, then a minimum-jerk rise to the full excursion at the bottom (C2); with the
+        IR starting at 0 the pelvis starts to move when the hip IR passes ``onset`` times its
+        bottom value (a pelvic lift or hip hike at the end of the range).
     side : {'r', 'l'}
         Working leg: lead, front or tested leg; its foot is the anchored one. Default 'r'.
     rest_before_s, rest_after_s : float
@@ -136,12 +161,18 @@ class MotionParams:
     hip_ir_bottom_deg: float | None = None
     hip_ir_other_bottom_deg: float | None = None
     hip_ir_spread_deg: float = 0.0
+    hip_ir_top_deg: float | None = None
+    hip_ir_other_top_deg: float | None = None
+    hip_flexion_bottom_deg: float | None = None
+    hip_flexion_offset_deg: float = 0.0
+    hip_adduction_offset_deg: float = 0.0
     pelvis_tilt_offset_deg: float = 0.0
     pelvis_obliquity_offset_deg: float = 0.0
     pelvis_yaw_offset_deg: float = 0.0
     pelvis_tilt_excursion_deg: float = 0.0
     pelvis_obliquity_excursion_deg: float = 0.0
     pelvis_yaw_excursion_deg: float = 0.0
+    pelvis_excursion_onset: float = 0.0
     side: Side = "r"
     rest_before_s: float = 3.0
     rest_after_s: float = 2.0
@@ -183,6 +214,22 @@ class MotionParams:
             raise ValueError(f"setup_s must be >= 0, got {self.setup_s}")
         if self.screw_home_range_deg <= 0:
             raise ValueError("screw_home_range_deg must be positive")
+        if not 0.0 <= self.pelvis_excursion_onset < 1.0:
+            raise ValueError(
+                f"pelvis_excursion_onset must be in [0, 1), got {self.pelvis_excursion_onset}"
+            )
+        if template.both_feet_planted and (
+            self.depth_spread_deg != 0 or self.hip_flexion_bottom_deg is not None
+        ):
+            raise ValueError(
+                f"{self.exercise} plants both feet, so its knee flexion and hip flexion follow "
+                "from where they stand: depth_spread_deg and hip_flexion_bottom_deg do not apply"
+            )
+        if self.hip_adduction_offset_deg != 0 and template.plant_feet:
+            raise ValueError(
+                f"hip_adduction_offset_deg needs a commanded hip adduction; {self.exercise} "
+                "solves it to keep the feet planted"
+            )
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,6 +324,14 @@ class MotionState:
         """Ankle joint centre of one side, metres, ``(N, 3)``."""
         return self.position_ankle_r_m if side == "r" else self.position_ankle_l_m
 
+    def shank_inclination_deg(self, side: Side) -> FloatArray:
+        """Forward inclination of one shank from vertical, degrees, ``(N,)``: the ankle-to-knee
+        line projected onto the world X-Z plane (the sagittal plane of the facing at the
+        standing rest, world +X), positive when the knee is ahead of the ankle."""
+        knee = self.position_knee_r_m if side == "r" else self.position_knee_l_m
+        shank = knee - self.ankle_m(side)
+        return np.degrees(np.arctan2(shank[:, 0], shank[:, 2]))
+
 
 @dataclass(frozen=True, eq=False)
 class RepTruth:
@@ -321,6 +376,10 @@ class RepTruth:
         """Maximum hip internal rotation per rep of one side, degrees, ``(reps,)``."""
         return self.hip_ir_peak_r_deg if side == "r" else self.hip_ir_peak_l_deg
 
+    def hip_flexion_peak_deg(self, side: Side) -> FloatArray:
+        """Maximum hip flexion per rep of one side, degrees, ``(reps,)``."""
+        return self.hip_flexion_peak_r_deg if side == "r" else self.hip_flexion_peak_l_deg
+
     def knee_flexion_peak_deg(self, side: Side) -> FloatArray:
         """Maximum knee flexion per rep of one side, degrees, ``(reps,)``."""
         return self.knee_flexion_peak_r_deg if side == "r" else self.knee_flexion_peak_l_deg
@@ -333,6 +392,14 @@ def _ramp(
     toward each rep's bottom value by the rep progress ``s``."""
     top = ramp.top(top_offset_deg)
     return w * top + s * (ramp.bottom(rep_offset_deg) - top)
+
+
+def _rotation(top_deg: float, bottom_deg: FloatArray, w: FloatArray, s: FloatArray) -> FloatArray:
+    """Hip IR in degrees: ``top_deg`` blended in by ``w``, then toward ``bottom_deg`` by ``s``
+    (with a top of 0 exactly ``s * bottom_deg``, as before tops existed)."""
+    if top_deg == 0:
+        return s * bottom_deg
+    return w * top_deg + s * (bottom_deg - top_deg)
 
 
 @dataclass(frozen=True, eq=False)
@@ -442,6 +509,36 @@ class Motion:
         self.depth_deg: float = (
             t.depth_default_deg if params.depth_deg is None else params.depth_deg
         )
+        self.hip_ir_bottom_deg: float = (
+            t.hip_ir_default_deg if params.hip_ir_bottom_deg is None else params.hip_ir_bottom_deg
+        )
+        other_default = (
+            self.hip_ir_bottom_deg
+            if t.hip_ir_other_default_deg is None
+            else t.hip_ir_other_default_deg
+        )
+        other_ir = (
+            other_default
+            if params.hip_ir_other_bottom_deg is None
+            else params.hip_ir_other_bottom_deg
+        )
+        self.hip_ir_other_bottom_deg: float = other_ir if t.other_leg_rotates else 0.0
+        self.hip_ir_top_deg: float = (
+            t.hip_ir_top_deg if params.hip_ir_top_deg is None else params.hip_ir_top_deg
+        )
+        other_top = (
+            t.hip_ir_other_top_deg
+            if params.hip_ir_other_top_deg is None
+            else params.hip_ir_other_top_deg
+        )
+        self.hip_ir_other_top_deg: float = other_top if t.other_leg_rotates else 0.0
+        self._work_hip_flexion: Ramp = (
+            t.work_hip_flexion
+            if params.hip_flexion_bottom_deg is None
+            else replace(
+                t.work_hip_flexion, bottom_deg=params.hip_flexion_bottom_deg, bottom_per_depth=0.0
+            )
+        )
         self.schedule = RepSchedule(
             rest_before_s=params.rest_before_s,
             reps=reps,
@@ -454,15 +551,6 @@ class Motion:
             sets=params.sets,
             set_rest_s=params.set_rest_s,
         )
-        self.hip_ir_bottom_deg: float = (
-            t.hip_ir_default_deg if params.hip_ir_bottom_deg is None else params.hip_ir_bottom_deg
-        )
-        other_ir = (
-            self.hip_ir_bottom_deg
-            if params.hip_ir_other_bottom_deg is None
-            else params.hip_ir_other_bottom_deg
-        )
-        self.hip_ir_other_bottom_deg: float = other_ir if t.other_leg_rotates else 0.0
 
         n = max(params.sets * reps, 1)
         z = np.random.default_rng(params.seed).standard_normal((3, n))
@@ -487,17 +575,30 @@ class Motion:
             self._anchor_m = np.array([0.0, 0.0, t.anchor_height_m])
         self._quat_base_wxyz = quat_world_pelvis_base_wxyz(t.posture)
         zero = np.zeros(1)
-        self._other_ankle_target_m: FloatArray = np.zeros(3)
+        #: Where each planted ankle stays, metres (world), per side.
+        self._ankle_targets_m: dict[Side, FloatArray] = {}
+        if t.both_feet_planted:
+            # Each foot where the commanded top position with hip rotation 0 puts it.
+            one, first = np.ones(1), np.zeros(1, dtype=np.int64)
+            top = self._truth(zero, one, zero, first, solve=False, rotate=False)
+            for side in (self.working_side, self.other_side):
+                ankle = top.ankles[side]
+                self._ankle_targets_m[side] = np.array([ankle[0][0], ankle[1][0], ankle[2][0]])
         # The other leg of a planted stance in the neutral pose and at the top (solved, so that
         # the setup's commanded step ends exactly where the planted solution takes over).
-        self._other_neutral = self._commanded_leg(self.other_side, zero, zero, zero)
+        self._other_neutral = self._commanded_leg(self.other_side, zero, zero, zero, zero)
         self._other_top = self._other_neutral
         if t.other_leg_planted:
             top = self._truth(zero, np.ones(1), zero, np.zeros(1, dtype=np.int64), solve=False)
             ankle = top.ankles[self.other_side]
-            self._other_ankle_target_m = np.array([ankle[0][0], ankle[1][0], ankle[2][0]])
+            self._ankle_targets_m[self.other_side] = np.array(
+                [ankle[0][0], ankle[1][0], ankle[2][0]]
+            )
             self._other_top = self._planted_leg(
-                self.other_side, zero, top.quats["pelvis"], top.origins["pelvis"]
+                self.other_side,
+                np.full(1, self.hip_ir_other_top_deg),
+                top.quats["pelvis"],
+                top.origins["pelvis"],
             )
         _log.debug(
             "motion %s: %d x %d reps, depth %.1f deg, IR %.1f/%.1f deg, setup %.2f s, %.2f s",
@@ -518,18 +619,25 @@ class Motion:
         p, tpl = self.params, self.template
         offset = self.depth_deg - tpl.depth_default_deg
         ramps = (
-            tpl.work_hip_flexion,
+            self._work_hip_flexion,
             tpl.work_knee_flexion,
             tpl.other_hip_flexion,
             tpl.other_knee_flexion,
             tpl.pelvis_tilt,
+            tpl.work_hip_adduction,
+            tpl.other_hip_adduction,
+            tpl.pelvis_yaw_toward_work,
         )
-        pelvis = (
+        constants = (
             p.pelvis_tilt_offset_deg,
             p.pelvis_obliquity_offset_deg,
             p.pelvis_yaw_offset_deg,
+            p.hip_flexion_offset_deg,
+            p.hip_adduction_offset_deg,
+            self.hip_ir_top_deg,
+            self.hip_ir_other_top_deg,
         )
-        return any(r.top(offset) != 0 for r in ramps) or any(a != 0 for a in pelvis)
+        return any(r.top(offset) != 0 for r in ramps) or any(a != 0 for a in constants)
 
     @property
     def duration_s(self) -> float:
@@ -618,7 +726,10 @@ class Motion:
         hip_flexion_deg: FloatArray,
         knee_flexion_deg: FloatArray,
         ir_deg: FloatArray,
+        adduction_deg: FloatArray,
     ) -> _Leg:
+        """One leg as commanded (hip adduction solved instead when the exercise plants the
+        feet), angles in degrees."""
         sign = side_sign(side)
         hip: VecCols
         if self.template.plant_feet:
@@ -636,7 +747,7 @@ class Motion:
                 np.degrees(gamma_rad) * sign,
             )
         else:
-            hip = (hip_flexion_deg, np.zeros_like(ir_deg), ir_deg)
+            hip = (hip_flexion_deg, adduction_deg, ir_deg)
         return _Leg(hip_deg=hip, knee_deg=self._knee_deg(knee_flexion_deg))
 
     def _segments(self, side: Side, q_pelvis: QuatCols, leg: _Leg) -> tuple[QuatCols, QuatCols]:
@@ -654,41 +765,69 @@ class Motion:
         return q_femur, cols.multiply(q_femur, q_knee)
 
     def _truth(
-        self, t_s: FloatArray, w: FloatArray, s: FloatArray, idx: IntArray, *, solve: bool
+        self,
+        t_s: FloatArray,
+        w: FloatArray,
+        s: FloatArray,
+        idx: IntArray,
+        *,
+        solve: bool,
+        rotate: bool = True,
     ) -> TruthColumns:
         """Truth for setup progress ``w``, rep progress ``s`` and rep indices ``idx``
-        (``solve=False``: the other leg as commanded even when the exercise plants it; used to
-        find where it is planted)."""
+        (``solve=False``: the legs as commanded even when the exercise plants them, and
+        ``rotate=False``: both hips at rotation 0; used to find where the feet are planted)."""
         p, tpl, body = self.params, self.template, self.params.body
         n = t_s.shape[0]
         top_offset = self.depth_deg - tpl.depth_default_deg
         rep_offset = self.rep_depth_deg[idx] - tpl.depth_default_deg
+        onset = p.pelvis_excursion_onset
+        lift = s if onset == 0 else minimum_jerk((s - onset) / (1.0 - onset))
+        yaw = w * p.pelvis_yaw_offset_deg + lift * p.pelvis_yaw_excursion_deg
+        if not tpl.pelvis_yaw_toward_work.is_still:
+            toward = _ramp(tpl.pelvis_yaw_toward_work, top_offset, rep_offset, w, s)
+            yaw = yaw - side_sign(self.working_side) * toward
         pelvis_deg: VecCols = (
             _ramp(tpl.pelvis_tilt, top_offset, rep_offset, w, s)
             + w * p.pelvis_tilt_offset_deg
-            + s * p.pelvis_tilt_excursion_deg,
-            w * p.pelvis_obliquity_offset_deg + s * p.pelvis_obliquity_excursion_deg,
-            w * p.pelvis_yaw_offset_deg + s * p.pelvis_yaw_excursion_deg,
+            + lift * p.pelvis_tilt_excursion_deg,
+            w * p.pelvis_obliquity_offset_deg + lift * p.pelvis_obliquity_excursion_deg,
+            yaw,
         )
         q_pelvis = self._pelvis_quat_wxyz(*pelvis_deg)
 
-        work = self._commanded_leg(
-            self.working_side,
-            _ramp(tpl.work_hip_flexion, top_offset, rep_offset, w, s),
-            _ramp(tpl.work_knee_flexion, top_offset, rep_offset, w, s),
-            s * self.rep_hip_ir_working_deg[idx],
-        )
+        work_flexion = _ramp(self._work_hip_flexion, top_offset, rep_offset, w, s)
+        if p.hip_flexion_offset_deg != 0:
+            work_flexion = work_flexion + w * p.hip_flexion_offset_deg
+        work_adduction = _ramp(tpl.work_hip_adduction, top_offset, rep_offset, w, s)
+        if p.hip_adduction_offset_deg != 0:
+            work_adduction = work_adduction + w * p.hip_adduction_offset_deg
+        work_ir = _rotation(self.hip_ir_top_deg, self.rep_hip_ir_working_deg[idx], w, s)
+        other_ir = _rotation(self.hip_ir_other_top_deg, self.rep_hip_ir_other_deg[idx], w, s)
+        if not rotate:
+            work_ir, other_ir = np.zeros_like(s), np.zeros_like(s)
+        pelvis_m: VecCols | None = None
+        if tpl.anchor == "pelvis":
+            pelvis_m = cols.vec_cols(np.broadcast_to(self._anchor_m, (n, 3)))
+        if solve and tpl.both_feet_planted and pelvis_m is not None:
+            work = self._planted_leg(self.working_side, work_ir, q_pelvis, pelvis_m)
+        else:
+            work = self._commanded_leg(
+                self.working_side,
+                work_flexion,
+                _ramp(tpl.work_knee_flexion, top_offset, rep_offset, w, s),
+                work_ir,
+                work_adduction,
+            )
         q_femur_w, q_tibia_w = self._segments(self.working_side, q_pelvis, work)
         links_w = leg_links_m(body, self.working_side, q_pelvis, q_femur_w, q_tibia_w)
-        pelvis_m: VecCols
-        if tpl.anchor == "foot":
+        if pelvis_m is None:
             a, reach = self._anchor_m, links_w.pelvis_to_ankle_m
             pelvis_m = (a[0] - reach[0], a[1] - reach[1], a[2] - reach[2])
-        else:
-            pelvis_m = cols.vec_cols(np.broadcast_to(self._anchor_m, (n, 3)))
 
-        other_ir = s * self.rep_hip_ir_other_deg[idx]
-        if solve and tpl.other_leg_planted:
+        if solve and tpl.both_feet_planted:
+            other = self._planted_leg(self.other_side, other_ir, q_pelvis, pelvis_m)
+        elif solve and tpl.other_leg_planted:
             other = self._stepping_leg(w, other_ir, q_pelvis, pelvis_m)
         else:
             other = self._commanded_leg(
@@ -696,6 +835,7 @@ class Motion:
                 _ramp(tpl.other_hip_flexion, top_offset, rep_offset, w, s),
                 _ramp(tpl.other_knee_flexion, top_offset, rep_offset, w, s),
                 other_ir,
+                _ramp(tpl.other_hip_adduction, top_offset, rep_offset, w, s),
             )
         q_femur_o, q_tibia_o = self._segments(self.other_side, q_pelvis, other)
         links_o = leg_links_m(body, self.other_side, q_pelvis, q_femur_o, q_tibia_o)
@@ -736,10 +876,10 @@ class Motion:
     def _planted_leg(
         self, side: Side, ir_deg: FloatArray, q_pelvis: QuatCols, pelvis_m: VecCols
     ) -> _Leg:
-        """The leg whose ankle stays at its top-position target (solved, not commanded)."""
+        """A leg whose ankle stays at its target (solved, not commanded; hip IR commanded)."""
         body = self.params.body
         sign = side_sign(side)
-        target = self._other_ankle_target_m
+        target = self._ankle_targets_m[side]
         to_target = (target[0] - pelvis_m[0], target[1] - pelvis_m[1], target[2] - pelvis_m[2])
         from_pelvis = cols.rotate(cols.conjugate(q_pelvis), to_target)
         centre = body.hip_centre_in_pelvis_m(side)
