@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -36,6 +38,12 @@ class RecordParams:
     duration_s : float or None
         Stop after this span of host receive time, s (a stoppable source then drains its
         backfills). None: until the source ends.
+    silence_grace_s : float
+        With a duration: the session is also stopped once ``duration_s + silence_grace_s``
+        of wall time passed since the first record (or since the source opened, when none
+        came), so boards that went silent for good (out of range, switched off, out of
+        simulated data) cannot keep it open. Default 5 [assumption: longer than the link's
+        reconnection back-off, so a session with live boards always ends on its data time].
     fusion : coxa.fusion.FusionParams
         Live fusion parameters.
     """
@@ -43,6 +51,7 @@ class RecordParams:
     update_every_ms: float = 20.0
     flush_interval_s: float = 1.0
     duration_s: float | None = None
+    silence_grace_s: float = 5.0
     fusion: FusionParams = field(default_factory=FusionParams)
 
 
@@ -161,6 +170,7 @@ class Recorder:
         self.pipeline: Pipeline | None = None
         self.writer: CaptureWriter | None = None
         self._stop_requested = False
+        self._first_record_wall_s: float | None = None
 
     def stop(self) -> None:
         """Ask for the end of the session (Ctrl-C): a :class:`~coxa.sources.StoppableSource`
@@ -178,8 +188,11 @@ class Recorder:
         t_first: int | None = None
         t_last = 0
         interrupted = True
+        watchdog: asyncio.Task[None] | None = None
         try:
             async with self.source:
+                if self.params.duration_s is not None:
+                    watchdog = asyncio.create_task(self._stop_when_silent(self.params.duration_s))
                 segments = dict(self.source.segments_by_board)
                 pipeline = self.pipeline = Pipeline(segments, self.params.fusion)
                 if self.capture is not None:
@@ -206,6 +219,7 @@ class Recorder:
                     records += 1
                     if t_first is None:
                         t_first = t_update = record.t_rx_ns
+                        self._first_record_wall_s = time.monotonic()
                     t_last = max(t_last, record.t_rx_ns)
                     pending.extend(arrival.frames)
                     assert t_update is not None
@@ -228,6 +242,10 @@ class Recorder:
                 health = dict(self.source.health())
             interrupted = False
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
             if writer is not None:
                 writer.close()
             if self.catalog is not None and capture_id is not None and writer is not None:
@@ -248,6 +266,24 @@ class Recorder:
             samples_lost=_lost(health),
             wall_s=time.monotonic() - started,
         )
+
+    async def _stop_when_silent(self, duration_s: float) -> None:
+        """Stop the session once ``duration_s + silence_grace_s`` of wall time passed since
+        the first record (or since now, while none came)."""
+        opened_s = time.monotonic()
+        limit_s = duration_s + self.params.silence_grace_s
+        while True:
+            since_s = self._first_record_wall_s or opened_s
+            remaining_s = since_s + limit_s - time.monotonic()
+            if remaining_s <= 0.0:
+                break
+            await asyncio.sleep(min(remaining_s, 1.0))
+        _LOG.warning(
+            "no data reached the %.1f s duration within %.1f s more of wall time: stopping",
+            duration_s,
+            self.params.silence_grace_s,
+        )
+        self.stop()
 
     def _update(
         self, pipeline: Pipeline, frames: list[ReceivedFrame], t_s: float, records: int

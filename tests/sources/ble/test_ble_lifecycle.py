@@ -1,13 +1,16 @@
 """BleSource over the virtual radio: reconnection versus reboot, pairing completing on the
-board after the central, and the stop path (``request_stop``)."""
+board after the central, and the stop paths (``request_stop``, the recorder's wall-time stop
+when the boards go silent)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from coxa import wire
+from coxa.record import Recorder, RecordParams, RecordResult, check_capture
 from coxa.sources import (
     Arrival,
     BleBoard,
@@ -183,3 +186,30 @@ def test_live_sources_share_the_stop_interface() -> None:
     assert isinstance(BleSource(rig), StoppableSource)
     assert isinstance(SimSource(), StoppableSource)
     assert isinstance(SerialSource([SerialPort("/dev/null")]), StoppableSource)
+
+
+def test_recorder_ends_on_wall_time_when_the_boards_go_silent(tmp_path: Path) -> None:
+    """The boards run out of data (as if switched off) before the session's data time reaches
+    its duration: the recorder stops ``silence_grace_s`` after the duration by wall time and
+    keeps a complete capture, instead of waiting for records that never come."""
+    duration_s, grace_s = 4.0, 1.0
+
+    async def main() -> tuple[RecordResult, float]:
+        async with VirtualRadio() as radio:
+            boards = [radio.add_board(s) for s in sim_samples(2)]  # 2.1 s of samples each
+            for board in boards:
+                await board.start()
+            source = BleSource(rig_of(boards), params=FAST, backend=radio.backend)
+            params = RecordParams(duration_s=duration_s, silence_grace_s=grace_s)
+            t0 = time.monotonic()
+            result = await asyncio.wait_for(
+                Recorder(source, tmp_path / "silent.coxa", params=params).run(), 30.0
+            )
+            return result, time.monotonic() - t0
+
+    result, wall_s = asyncio.run(main())
+    assert result.duration_s < duration_s  # the data ended early ...
+    assert duration_s + grace_s <= wall_s < duration_s + grace_s + FAST.drain_s + 3.0  # ... wall
+    check = check_capture(tmp_path / "silent.coxa")
+    assert not check.damaged
+    assert check.samples_lost == 0
