@@ -39,7 +39,29 @@ def test_panel_redraws_in_place_on_a_terminal() -> None:
 
 
 def test_summary_compares_with_truth() -> None:
-    rep = Rep(1, 0.0, 2e6, {"r": LegRep("r", 90.0, 80.0, 1e6, 21.0)})
+    nan = float("nan")
+    leg = LegRep(
+        side="r",
+        lead=True,
+        t_start_us=0.0,
+        t_bottom_us=1e6,
+        t_end_us=2e6,
+        peak_hip_rotation_deg=21.0,
+        hip_rotation_excursion_deg=nan,
+        hip_rotation_start_deg=nan,
+        peak_knee_deg=90.0,
+        peak_hip_flexion_deg=80.0,
+        hip_flexion_bottom_deg=nan,
+        shank_inclination_start_deg=nan,
+        shank_inclination_bottom_deg=nan,
+        knee_valgus_proxy_deg=nan,
+        pelvis_rotation_change_deg=nan,
+        pelvis_obliquity_change_deg=nan,
+        pelvis_tilt_change_deg=nan,
+        eccentric_s=nan,
+        concentric_s=nan,
+    )
+    rep = Rep(1, 0.0, 2e6, {"r": leg}, "squat", "pelvis")
     lines = render_summary([rep], "pelvis", [TruthRep({"r": 20.0}, {"r": 90.0})])
     assert lines[0] == "reps: 1"
     assert any("+1.00" in line for line in lines)

@@ -1,81 +1,42 @@
-"""Streaming rep segmentation on leg depth, with per-leg peak values in each rep's bottom.
+"""Reps of an exercise set, live or offline, with per-leg values in each rep's bottom.
 
-A leg's *depth* is the larger of its knee flexion and hip flexion, so knee-dominant patterns
-(squat, split squat, step-up) and hip-dominant ones (hinge) are segmented alike; the deeper
-leg's depth drives the segmentation. The *top* level is the lowest depth since the previous rep
-ended (a split stance tops out with its knees and hips still bent). A rep starts when the depth
-rises ``start_rise_deg`` above the top; it ends on the way up, once the depth is back below both
-``top + end_rise_deg`` or the point where ``end_recovered_fraction`` of the excursion is
-recovered, whichever is higher (hysteresis). It counts when its excursion reaches
-``min_excursion_deg`` and it lasts ``min_duration_s``. Peak hip rotation is taken over the
-bottom window (samples within ``bottom_window_deg`` of that leg's peak depth), not from a single
-frame, as the domain notes propose (section 7).
+:class:`RepCounter` is fed :class:`~coxa.fusion.AngleTable` blocks as they come out of the
+fusion core; :func:`segment_reps` runs it on a whole table. Both give the same reps for the
+same rows (the segmentation in :mod:`coxa.analysis._segment` depends on the rows only). Per
+exercise, :class:`~coxa.analysis.RepParams` says which signal is segmented, how the bottom
+window is found and which leg leads; the per-leg values are :class:`~coxa.analysis.LegRep`.
+Peak hip rotation is the mean over the bottom window, not a single frame, as the domain notes
+propose (section 7).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 
 import numpy as np
 
-from coxa.fusion import AngleTable
+from coxa.analysis._exercise_params import ExerciseId, RepParams, exercise_id
+from coxa.analysis._metrics import (
+    PELVIS_COLUMNS,
+    BoolArray,
+    LegRep,
+    bottom_window,
+    first_finite,
+    leg_columns,
+    leg_rep,
+    nanmax,
+    nanmean,
+    shank_inclination_deg,
+)
+from coxa.analysis._segment import Segmenter, Span
+from coxa.fusion import AngleTable, HipReference
 from coxa.geometry import FloatArray, Side
 
+_log = logging.getLogger(__name__)
+
 _SIDES: tuple[Side, ...] = ("r", "l")
-
-
-@dataclass(frozen=True)
-class RepParams:
-    """Thresholds of the rep segmentation, all [assumption] values tuned on the simulator.
-
-    Attributes
-    ----------
-    start_rise_deg : float
-        A rep begins when the depth is this far above the top level, degrees. Default 30.
-    end_rise_deg : float
-        A rep may end once the depth is back within this of the top level, degrees. Default 20.
-    end_recovered_fraction : float
-        ... or once this fraction of the rep's excursion is recovered. Default 0.6.
-    min_excursion_deg : float
-        Reps whose peak depth stays less than this above the top are not counted, degrees.
-        Default 40.
-    min_duration_s : float
-        Shorter excursions (s) are not counted. Default 0.6.
-    bottom_window_deg : float
-        The bottom window holds the samples within this many degrees of the peak depth of that
-        leg. Default 10.
-    """
-
-    start_rise_deg: float = 30.0
-    end_rise_deg: float = 20.0
-    end_recovered_fraction: float = 0.6
-    min_excursion_deg: float = 40.0
-    min_duration_s: float = 0.6
-    bottom_window_deg: float = 10.0
-
-
-@dataclass(frozen=True)
-class LegRep:
-    """One leg's values in one rep.
-
-    Attributes
-    ----------
-    side : {'r', 'l'}
-    peak_knee_deg : float
-        Largest knee flexion in the rep, degrees (NaN without a shank board).
-    peak_hip_flexion_deg : float
-        Largest hip flexion in the rep, degrees.
-    t_bottom_us : float
-        Host time of the leg's peak depth, microseconds.
-    peak_hip_rotation_deg : float
-        Largest hip (or femoral) internal rotation over the bottom window, degrees.
-    """
-
-    side: Side
-    peak_knee_deg: float
-    peak_hip_flexion_deg: float
-    t_bottom_us: float
-    peak_hip_rotation_deg: float
+_DRIVE = "drive"
 
 
 @dataclass(frozen=True)
@@ -85,158 +46,240 @@ class Rep:
     Attributes
     ----------
     index : int
-        1-based rep number in the set.
+        1-based rep number in the counter's stream.
     t_start_us, t_end_us : float
         Host-clock start and end, microseconds.
     legs : dict of str to LegRep
         Values per instrumented leg.
+    exercise : str
+        Exercise id (:data:`~coxa.analysis.EXERCISE_IDS`).
+    hip_reference : {'pelvis', 'room'}
+        ``'room'``: the hip rotation values are femoral rotation relative to the room (no
+        pelvis board), and must be labelled so.
     """
 
     index: int
     t_start_us: float
     t_end_us: float
     legs: dict[Side, LegRep]
+    exercise: str
+    hip_reference: HipReference
 
     @property
     def duration_s(self) -> float:
         """Rep duration in seconds."""
         return (self.t_end_us - self.t_start_us) / 1e6
 
-
-def _nanmax(values: FloatArray) -> float:
-    return float(np.nanmax(values)) if np.any(~np.isnan(values)) else float("nan")
-
-
-@dataclass
-class _Open:
-    """Rows of the rep under way, per leg: knee, hip flexion, hip rotation."""
-
-    top_deg: float
-    peak_deg: float = -np.inf
-    t_us: list[FloatArray] = field(default_factory=list[FloatArray])
-    columns: dict[str, list[FloatArray]] = field(default_factory=dict[str, list[FloatArray]])
-
-    def joined(self, name: str) -> FloatArray:
-        return np.concatenate(self.columns[name])
+    @property
+    def lead_sides(self) -> tuple[Side, ...]:
+        """Sides of the lead legs."""
+        return tuple(side for side, leg in self.legs.items() if leg.lead)
 
 
-def _leg_columns(side: Side) -> tuple[str, str, str]:
-    return f"knee_angle_{side}", f"hip_flexion_{side}", f"hip_rotation_{side}"
+def _row_columns(block: AngleTable) -> dict[str, FloatArray]:
+    """The columns the counter keeps per row (NaN where the table lacks them)."""
+    missing = np.full(block.n_rows, np.nan)
+    out: dict[str, FloatArray] = {}
+    for side in _SIDES:
+        for role, name in leg_columns(side).items():
+            if role == "shank":
+                quat = block.quat_world_segment_wxyz.get(f"tibia_{side}")
+                out[name] = missing if quat is None else shank_inclination_deg(quat)
+            else:
+                out[name] = block.angles_deg.get(name, missing)
+    for name in PELVIS_COLUMNS:
+        out[name] = block.angles_deg.get(name, missing)
+    return out
+
+
+def _drive(block: AngleTable, params: RepParams) -> FloatArray:
+    """The segmented signal of each row, degrees, ``(m,)``."""
+    angles = block.angles_deg
+    missing = np.full(block.n_rows, np.nan)
+    if params.drive == "rotation_swing":
+        right, left = angles.get("hip_rotation_r"), angles.get("hip_rotation_l")
+        if right is None:
+            return missing if left is None else -left
+        return right if left is None else right - left
+    # NaN in any present column makes the row's drive NaN: a leg lost for a moment must not
+    # hand the drive to the other leg (which would look like the end of a rep).
+    depths: list[FloatArray] = []
+    for side in _SIDES:
+        flexion = angles.get(f"hip_flexion_{side}")
+        if flexion is None:
+            continue
+        knee = None if params.drive == "hip_flexion" else angles.get(f"knee_angle_{side}")
+        depths.append(flexion if knee is None else np.maximum(knee, flexion))
+    if not depths:
+        return missing
+    combine = np.minimum if params.legs == "both" else np.maximum
+    drive = depths[0]
+    for depth in depths[1:]:
+        drive = combine(drive, depth)
+    return drive
+
+
+class _RowStore:
+    """Rows kept for the reps to come, by row number."""
+
+    def __init__(self) -> None:
+        self.first = 0
+        self._t_us: list[FloatArray] = []
+        self._columns: dict[str, list[FloatArray]] = {}
+
+    def append(self, t_us: FloatArray, columns: dict[str, FloatArray]) -> None:
+        self._t_us.append(t_us)
+        for name, values in columns.items():
+            self._columns.setdefault(name, []).append(values)
+
+    def _joined(self) -> None:
+        if len(self._t_us) > 1:
+            self._t_us = [np.concatenate(self._t_us)]
+            self._columns = {k: [np.concatenate(v)] for k, v in self._columns.items()}
+
+    def rows(self, start: int, end: int) -> tuple[FloatArray, dict[str, FloatArray]]:
+        """Times and columns of rows ``start..end`` (inclusive)."""
+        self._joined()
+        a, b = start - self.first, end - self.first + 1
+        return self._t_us[0][a:b], {k: v[0][a:b] for k, v in self._columns.items()}
+
+    def drop_before(self, row: int) -> None:
+        """Forget the rows before ``row``."""
+        if row <= self.first or not self._t_us:
+            return
+        self._joined()
+        cut = row - self.first
+        self._t_us = [self._t_us[0][cut:]]
+        self._columns = {k: [v[0][cut:]] for k, v in self._columns.items()}
+        self.first = row
 
 
 class RepCounter:
     """Streaming rep counter: feed :class:`~coxa.fusion.AngleTable` rows with :meth:`update`.
 
-    Splitting the same rows into different blocks gives the same reps.
+    Splitting the same rows into different blocks gives the same reps. A rep is reported by
+    the :meth:`update` call whose block holds its last row: the first still row after the
+    athlete has come back to the top, at most ``end_max_wait_s`` after coming back.
 
     Parameters
     ----------
+    exercise : str
+        Exercise id (:data:`~coxa.analysis.EXERCISE_IDS`, ``-`` accepted for ``_``).
     params : RepParams, optional
-        Thresholds.
+        Thresholds; default :meth:`RepParams.for_exercise`.
+
+    Raises
+    ------
+    ValueError
+        Unknown exercise.
+
+    Attributes
+    ----------
+    exercise : str
+    params : RepParams
+    reps : list of Rep
+        Every rep so far.
+    rejected : int
+        Excursions too small or too short to count.
     """
 
-    def __init__(self, params: RepParams | None = None) -> None:
-        self.params = params or RepParams()
+    def __init__(self, exercise: str, params: RepParams | None = None) -> None:
+        self.exercise: ExerciseId = exercise_id(exercise)
+        self.params = params if params is not None else RepParams.for_exercise(self.exercise)
         self.reps: list[Rep] = []
         self.rejected = 0
-        self._open: _Open | None = None
-        self._top_deg = np.nan
+        self._segmenter = Segmenter(self.params)
+        self._store = _RowStore()
 
     @property
     def in_rep(self) -> bool:
         """Whether a rep is under way."""
-        return self._open is not None
+        return self._segmenter.in_rep
 
     def update(self, block: AngleTable) -> list[Rep]:
-        """Process a block and return the reps completed in it."""
-        sides: list[Side] = [s for s in _SIDES if f"hip_flexion_{s}" in block.angles_deg]
-        if block.n_rows == 0 or not sides:
+        """Process a block of rows (strictly increasing times) and return the reps completed
+        in it."""
+        if block.n_rows == 0:
             return []
-        missing = np.full(block.n_rows, np.nan)
-        depths = np.stack(
-            [
-                np.fmax(
-                    block.angles_deg.get(f"knee_angle_{s}", missing),
-                    block.angles_deg[f"hip_flexion_{s}"],
-                )
-                for s in sides
-            ]
-        )
-        deepest = np.full(block.n_rows, np.nan)
-        valid = ~np.all(np.isnan(depths), axis=0)
-        deepest[valid] = np.nanmax(depths[:, valid], axis=0)
-        p = self.params
+        columns = _row_columns(block)
+        columns[_DRIVE] = _drive(block, self.params)
+        self._store.append(block.t_us, columns)
         completed: list[Rep] = []
-        start = 0
-        while start < block.n_rows:
-            if self._open is None:
-                # Idle: follow the top level, wait for the depth to rise above it.
-                top = np.fmin.accumulate(np.concatenate([[self._top_deg], deepest[start:]]))[1:]
-                above = np.flatnonzero(deepest[start:] > top + p.start_rise_deg)
-                if above.size == 0:
-                    self._top_deg = float(top[-1])
-                    break
-                self._open = _Open(top_deg=float(top[above[0]]))
-                start += int(above[0])
-            opened = self._open
-            peak = np.fmax.accumulate(np.concatenate([[opened.peak_deg], deepest[start:]]))[1:]
-            end_level = np.maximum(
-                opened.top_deg + p.end_rise_deg,
-                peak - p.end_recovered_fraction * (peak - opened.top_deg),
-            )
-            below = np.flatnonzero(deepest[start:] < end_level)
-            stop = block.n_rows if below.size == 0 else start + int(below[0]) + 1
-            opened.peak_deg = float(peak[stop - start - 1])
-            self._collect(block, sides, start, stop)
-            if below.size:
-                self._top_deg = float(deepest[stop - 1])
-                rep = self._close()
-                if rep is not None:
-                    completed.append(rep)
-            start = stop
+        for span in self._segmenter.update(block.t_us, columns[_DRIVE]):
+            if not span.accepted:
+                self.rejected += 1
+                continue
+            rep = self._rep(span, block.hip_reference)
+            self.reps.append(rep)
+            completed.append(rep)
+        self._store.drop_before(self._segmenter.keep_from)
         return completed
 
-    def _collect(self, block: AngleTable, sides: list[Side], start: int, stop: int) -> None:
-        opened = self._open
-        if opened is None:
-            return
-        opened.t_us.append(block.t_us[start:stop])
-        missing = np.full(block.n_rows, np.nan)
-        for side in sides:
-            for name in _leg_columns(side):
-                values = block.angles_deg.get(name, missing)
-                opened.columns.setdefault(name, []).append(values[start:stop])
-
-    def _close(self) -> Rep | None:
-        opened = self._open
-        self._open = None
-        if opened is None or not opened.t_us:
-            return None
-        t_us = np.concatenate(opened.t_us)
-        legs: dict[Side, LegRep] = {}
-        for side in _SIDES:
-            knee_name, flexion_name, rotation_name = _leg_columns(side)
-            if flexion_name not in opened.columns:
-                continue
-            knee = opened.joined(knee_name)
-            flexion = opened.joined(flexion_name)
-            depth = np.fmax(knee, flexion)
-            if np.all(np.isnan(depth)):
-                continue
-            i_peak = int(np.nanargmax(depth))
-            bottom = depth >= depth[i_peak] - self.params.bottom_window_deg
-            legs[side] = LegRep(
-                side=side,
-                peak_knee_deg=_nanmax(knee),
-                peak_hip_flexion_deg=_nanmax(flexion),
-                t_bottom_us=float(t_us[i_peak]),
-                peak_hip_rotation_deg=_nanmax(opened.joined(rotation_name)[bottom]),
-            )
-        deep_enough = opened.peak_deg - opened.top_deg >= self.params.min_excursion_deg
-        long_enough = (t_us[-1] - t_us[0]) / 1e6 >= self.params.min_duration_s
-        if not (deep_enough and long_enough):
-            self.rejected += 1
-            return None
-        rep = Rep(len(self.reps) + 1, float(t_us[0]), float(t_us[-1]), legs)
-        self.reps.append(rep)
+    def _rep(self, span: Span, hip_reference: HipReference) -> Rep:
+        t_us, rows = self._store.rows(span.start, span.end)
+        p = self.params
+        present: list[Side] = [
+            s
+            for s in _SIDES
+            if np.isfinite(rows[f"hip_flexion_{s}"]).any()
+            or np.isfinite(rows[f"hip_rotation_{s}"]).any()
+        ]
+        windows: dict[Side, BoolArray] = {}
+        for side in present:
+            cols = leg_columns(side)
+            if p.bottom_signal == "drive":
+                signal = span.direction * rows[_DRIVE]
+            elif p.bottom_signal == "knee" and np.isfinite(rows[cols["knee"]]).any():
+                signal = rows[cols["knee"]]
+            else:
+                signal = rows[cols["flexion"]]
+            windows[side] = bottom_window(signal, p.bottom_window_deg)
+        leads = self._leads(present, rows, windows)
+        if p.lead != "both" and leads:
+            # The other leg is read at the lead leg's bottom (the rep's bottom).
+            lead_window = windows[leads[0]]
+            windows = {side: lead_window for side in present}
+        legs: dict[Side, LegRep] = {
+            side: leg_rep(side, side in leads, t_us, rows, windows[side], p.start_window_s)
+            for side in present
+        }
+        rep = Rep(
+            index=len(self.reps) + 1,
+            t_start_us=float(t_us[0]),
+            t_end_us=float(t_us[-1]),
+            legs=legs,
+            exercise=self.exercise,
+            hip_reference=hip_reference,
+        )
+        _log.debug("%s rep %d: %.2f s, lead %s", self.exercise, rep.index, rep.duration_s, leads)
         return rep
+
+    def _leads(
+        self, present: list[Side], rows: dict[str, FloatArray], windows: dict[Side, BoolArray]
+    ) -> list[Side]:
+        if self.params.lead == "both" or len(present) < 2:
+            return list(present)
+        scores: dict[Side, float] = {}
+        for side in present:
+            if self.params.lead == "hip_flexion":
+                scores[side] = nanmax(rows[f"hip_flexion_{side}"])
+            else:
+                rotation = rows[f"hip_rotation_{side}"]
+                scores[side] = nanmean(rotation[windows[side]]) - first_finite(rotation)
+        ranked = sorted(present, key=lambda s: -scores[s] if np.isfinite(scores[s]) else np.inf)
+        return ranked[:1]
+
+
+def segment_reps(table: AngleTable, exercise: str, params: RepParams | None = None) -> list[Rep]:
+    """Reps of a whole table (the offline analysis): :class:`RepCounter` fed the table at once.
+
+    Parameters
+    ----------
+    table : AngleTable
+        Fused rows, strictly increasing times.
+    exercise : str
+        Exercise id.
+    params : RepParams, optional
+        Thresholds; default :meth:`RepParams.for_exercise`.
+    """
+    return RepCounter(exercise, params).update(table)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from coxa.analysis import Rep, RepCounter
+from coxa.analysis import EXERCISE_IDS, Rep, RepCounter
 from coxa.cli._readout import LiveState, TerminalPanel, TruthRep, render_summary
 from coxa.fusion import AngleTable, Calibration, CalibrationError, FusionCore, FusionParams
 from coxa.geometry import Side
@@ -94,12 +94,15 @@ class _Session:
     mounts: Calibration | None = None
     links: dict[int, LinkDecoder] = field(default_factory=dict[int, LinkDecoder])
     core: FusionCore | None = None
-    counter: RepCounter = field(default_factory=RepCounter)
+    counter: RepCounter = field(init=False)
     latest_rotation: dict[Side, float] = field(default_factory=dict[Side, float])
     latest_knee: dict[Side, float] = field(default_factory=dict[Side, float])
     next_packet: int = 0
 
     def __post_init__(self) -> None:
+        # Clinical tests have no rep segmentation of their own: their counter is a squat's.
+        exercise = self.recording.params.motion.exercise
+        self.counter = RepCounter(exercise if exercise in EXERCISE_IDS else "squat")
         self.links = {board_id: LinkDecoder(board_id) for board_id in self.recording.boards}
         self.core = FusionCore(self.recording.segments_by_board, mounts=self.mounts)
 

@@ -26,6 +26,9 @@ class Pipeline:
         The rig; boards not on a body segment the core knows are left out.
     params : coxa.fusion.FusionParams, optional
         Live defaults if omitted.
+    exercise : str
+        Exercise id of the rep counter (:data:`coxa.analysis.EXERCISE_IDS`). Default
+        ``'squat'``.
 
     Attributes
     ----------
@@ -39,13 +42,16 @@ class Pipeline:
     """
 
     def __init__(
-        self, segments_by_board: Mapping[int, str], params: FusionParams | None = None
+        self,
+        segments_by_board: Mapping[int, str],
+        params: FusionParams | None = None,
+        exercise: str = "squat",
     ) -> None:
         rig = fused_segments(segments_by_board)
         present = set(rig.values())
         has_leg = any({f"femur_{s}", f"tibia_{s}"} <= present for s in ("r", "l"))
         self.core = FusionCore(rig, params) if has_leg else None
-        self.counter = RepCounter()
+        self.counter = RepCounter(exercise)
         self.calibration_error: CalibrationError | None = None
         self.latest_rotation_deg: dict[Side, float] = {}
         self.latest_knee_deg: dict[Side, float] = {}

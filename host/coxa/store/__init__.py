@@ -1,4 +1,5 @@
-"""The project catalog (SQLite): rigs and their boards, BLE bonds, athletes and captures.
+"""The project catalog (SQLite): rigs and their boards, BLE bonds, athletes, captures and
+clinical test results.
 
 A project is a folder (``--project DIR``, ``COXA_PROJECT``, default ``./coxa-project``) holding
 ``catalog.sqlite``; the schema is versioned (``PRAGMA user_version``) and upgraded by ordered
@@ -7,6 +8,7 @@ migration steps when a catalog is opened. See ``docs/recording.md``.
 
 from coxa.store._catalog import (
     CATALOG_NAME,
+    AssessmentEntry,
     Bond,
     CaptureEntry,
     CaptureStatus,
@@ -21,6 +23,7 @@ __all__ = [
     "CATALOG_NAME",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "AssessmentEntry",
     "Bond",
     "CaptureEntry",
     "CaptureStatus",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -128,6 +130,56 @@ class CaptureEntry:
     records: int | None
     bytes: int | None
     samples_lost: int | None
+
+
+@dataclass(frozen=True)
+class AssessmentEntry:
+    """A stored clinical test result of one side (``coxa assess``).
+
+    Attributes
+    ----------
+    id : int
+    athlete : str
+        Athlete code.
+    test : str
+        Test id (``'prone-ir'``, ``'seated-ir'``, ``'supine-ir'``, ``'aslr'``).
+    side : {'r', 'l'}
+    measured_wall_ns : int
+        Wall-clock time of the measurement, ns since the Unix epoch.
+    trials_deg : tuple of float
+        The value of each trial, degrees (NaN: the trial gave no value).
+    mean_deg, sd_deg : float
+        Mean and sample SD of the valid trials, degrees (NaN when undefined).
+    hip_flexion_deg : float
+        Hip flexion during the trials' end positions, degrees (NaN if unknown).
+    hip_reference : {'pelvis', 'room'}
+        ``'room'``: no pelvis board, the value is relative to the room (pelvis assumed still).
+    flags : tuple of str
+        Warnings of the measurement (pelvic lift, knee out of range, ...).
+    capture : str or None
+        The capture file the trials came from, if one was recorded.
+    """
+
+    id: int
+    athlete: str
+    test: str
+    side: Literal["r", "l"]
+    measured_wall_ns: int
+    trials_deg: tuple[float, ...]
+    mean_deg: float
+    sd_deg: float
+    hip_flexion_deg: float
+    hip_reference: Literal["pelvis", "room"]
+    flags: tuple[str, ...]
+    capture: str | None
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _float_or_nan(value: object) -> float:
+    return math.nan if value is None else float(value)  # pyright: ignore[reportArgumentType]
 
 
 class Catalog:
@@ -421,6 +473,115 @@ class Catalog:
             args = (athlete,)
         rows = self._db.execute(query + " ORDER BY c.started_wall_ns, c.id", args).fetchall()
         return [CaptureEntry(*row) for row in rows]
+
+    # ------------------------------------------------------------------ assessments
+    def add_assessment(
+        self,
+        *,
+        athlete: str,
+        test: str,
+        side: Literal["r", "l"],
+        measured_wall_ns: int,
+        trials_deg: Sequence[float],
+        mean_deg: float,
+        sd_deg: float,
+        hip_flexion_deg: float,
+        hip_reference: Literal["pelvis", "room"],
+        flags: Sequence[str] = (),
+        capture: str | None = None,
+    ) -> int:
+        """Store one side's clinical test result; return its id (the athlete is added if new).
+
+        NaN values are stored as NULL and read back as NaN.
+
+        Raises
+        ------
+        CatalogError
+            An empty athlete or test, an unknown side or hip reference.
+        """
+        if not athlete:
+            raise CatalogError("an assessment needs an athlete code")
+        if not test:
+            raise CatalogError("an assessment needs a test id")
+        if side not in ("r", "l"):
+            raise CatalogError(f"side must be 'r' or 'l', got {side!r}")
+        if hip_reference not in ("pelvis", "room"):
+            raise CatalogError(f"hip reference must be 'pelvis' or 'room', got {hip_reference!r}")
+        trials = json.dumps([_finite_or_none(float(v)) for v in trials_deg])
+        with _Transaction(self._db):
+            athlete_id = self._athlete_id(athlete)
+            cursor = self._db.execute(
+                """INSERT INTO assessments
+                   (athlete_id, test, side, measured_wall_ns, trials_deg, mean_deg, sd_deg,
+                    hip_flexion_deg, hip_reference, flags, capture)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    athlete_id,
+                    test,
+                    side,
+                    measured_wall_ns,
+                    trials,
+                    _finite_or_none(mean_deg),
+                    _finite_or_none(sd_deg),
+                    _finite_or_none(hip_flexion_deg),
+                    hip_reference,
+                    json.dumps(list(flags)),
+                    capture,
+                ),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def assessments(
+        self, athlete: str, test: str | None = None, side: Literal["r", "l"] | None = None
+    ) -> list[AssessmentEntry]:
+        """An athlete's stored clinical test results, oldest first (of one test and side if
+        given).
+
+        Raises
+        ------
+        CatalogError
+            A stored row that cannot be read (names the catalog and the row id).
+        """
+        query = """SELECT s.id, a.code, s.test, s.side, s.measured_wall_ns, s.trials_deg,
+                          s.mean_deg, s.sd_deg, s.hip_flexion_deg, s.hip_reference, s.flags,
+                          s.capture
+                   FROM assessments s JOIN athletes a ON a.id = s.athlete_id
+                   WHERE a.code = ?"""
+        args: list[str] = [athlete]
+        if test is not None:
+            query += " AND s.test = ?"
+            args.append(test)
+        if side is not None:
+            query += " AND s.side = ?"
+            args.append(side)
+        rows = self._db.execute(query + " ORDER BY s.measured_wall_ns, s.id", args).fetchall()
+        entries: list[AssessmentEntry] = []
+        for row in rows:
+            try:
+                trials = tuple(_float_or_nan(v) for v in json.loads(row[5]))
+                flags = tuple(str(f) for f in json.loads(row[10]))
+            except (TypeError, ValueError) as err:
+                raise CatalogError(
+                    f"{self.path}: assessment {row[0]} is unreadable: {err}"
+                ) from err
+            entries.append(
+                AssessmentEntry(
+                    id=int(row[0]),
+                    athlete=str(row[1]),
+                    test=str(row[2]),
+                    side=row[3],
+                    measured_wall_ns=int(row[4]),
+                    trials_deg=trials,
+                    mean_deg=_float_or_nan(row[6]),
+                    sd_deg=_float_or_nan(row[7]),
+                    hip_flexion_deg=_float_or_nan(row[8]),
+                    hip_reference=row[9],
+                    flags=flags,
+                    capture=row[11],
+                )
+            )
+        return entries
 
 
 class _Transaction:

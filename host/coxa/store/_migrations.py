@@ -106,6 +106,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX captures_athlete ON captures (athlete_id)",
         ),
     ),
+    Migration(
+        3,
+        "clinical test results (coxa assess)",
+        (
+            """CREATE TABLE assessments (
+                id INTEGER PRIMARY KEY,
+                athlete_id INTEGER NOT NULL REFERENCES athletes (id),
+                test TEXT NOT NULL CHECK (length(test) > 0),
+                side TEXT NOT NULL CHECK (side IN ('r', 'l')),
+                measured_wall_ns INTEGER NOT NULL,
+                trials_deg TEXT NOT NULL,
+                mean_deg REAL,
+                sd_deg REAL,
+                hip_flexion_deg REAL,
+                hip_reference TEXT NOT NULL CHECK (hip_reference IN ('pelvis', 'room')),
+                flags TEXT NOT NULL DEFAULT '',
+                capture TEXT
+            )""",
+            """CREATE INDEX assessments_athlete_test
+                ON assessments (athlete_id, test, side, measured_wall_ns)""",
+        ),
+    ),
 )
 """Every schema step in order; ``MIGRATIONS[i].version == i + 1``."""
 
