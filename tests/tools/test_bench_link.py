@@ -89,7 +89,9 @@ def test_the_smoke_run_prints_a_table_with_no_sample_lost(smoke: tuple[str, Any,
     assert not data["check_damaged"]
     # Anything missing against the truth (a lost tail is not a gap) the source counted.
     assert data["truth_samples_lost"] == data["monitor_lost"]
-    assert data["samples_produced"] >= 2 * 200 * 6 - 100  # 2 boards, 6 s at 200 Hz
+    # 2 boards, 6 s at 200 Hz; the boards stream from the moment the host has started each
+    # one, which a loaded machine delays by up to about a second.
+    assert data["samples_produced"] >= 0.8 * 2 * 200 * 6
     assert data["backfilled"] > 0  # the drop and the losses were recovered by backfill
     assert data["notifications_lost"] > 0
 
