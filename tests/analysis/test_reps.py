@@ -166,6 +166,24 @@ def test_a_gap_in_one_leg_does_not_end_the_rep() -> None:
     assert len(reps) == 2
 
 
+def test_a_gap_over_the_top_between_two_shallow_reps_loses_no_rep() -> None:
+    # Two 20 deg squats; the rows from the end of the first rep's way up (below 4.5 deg) to
+    # the second rep's way down (above 7 deg) are lost: the second rep starts from the first
+    # one's top level, not from the first value after the gap (its excursion would read
+    # 13 deg, under the squat's 15 deg minimum).
+    block, spans = _session([20.0, 20.0], [5.0, 5.0])
+    knee = block.angles_deg["knee_angle_r"]
+    first_end = int(spans[0][1] * RATE_HZ)
+    peak = int(np.argmax(knee[:first_end]))
+    lost_from = peak + int(np.argmax(knee[peak:] < 4.5))
+    second = int(spans[1][0] * RATE_HZ)
+    lost_to = second + int(np.argmax(knee[second:] > 7.0))
+    for name in ("knee_angle_r", "hip_flexion_r", "knee_angle_l", "hip_flexion_l"):
+        block.angles_deg[name][lost_from:lost_to] = np.nan
+    reps = segment_reps(block, "squat")
+    assert len(reps) == 2
+
+
 def test_hip_dominant_hinge_counts_and_reads_the_bottom_on_hip_flexion() -> None:
     block, _ = _session([25.0, 25.0], [8.0, 12.0])
     for side, scale in (("r", 3.0), ("l", 1.0)):

@@ -163,8 +163,13 @@ class Segmenter:
                 not math.isnan(self._back_t_us)
                 and (still or t - self._back_t_us >= p.end_max_wait_s * 1e6)
             ):
-                spans.append(self._close(g, t))
+                span = self._close(g, t)
+                spans.append(span)
                 self._set_anchor(g, s)
+                if not p.bidirectional:
+                    # The next rep starts from the top: at most this rep's start level, also
+                    # when a radio gap hides the rest of the way up.
+                    self._low = float(np.fmin(self._low, span.start_level_deg))
         self._trim()
         return spans
 
