@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from coxa import __version__
 from coxa.cli import _analyze as analyze
+from coxa.cli import _assess as assess
 from coxa.cli import _capture as capture
 from coxa.cli import _demo as demo
 from coxa.cli import _live as live
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"coxa {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (demo, analyze, scan, rig, live, record, replay, capture):
+    for command in (demo, analyze, assess, scan, rig, live, record, replay, capture):
         command.add_parser(subparsers.add_parser)
     return parser
 

@@ -15,6 +15,7 @@ from coxa.sim._mounting import SensorMount, default_mount, default_mounts, rando
 from coxa.sim._profiles import RepSchedule, minimum_jerk
 from coxa.sim._radio import RadioParams, transmit
 from coxa.sim._rig import Mounting, RigPacket, RigParams, RigRecording, simulate_rig
+from coxa.sim._sequence import SessionMotion, SessionParams, SessionRecording, simulate_session
 from coxa.sim._skeleton import Anthropometry
 from coxa.sim._softtissue import STA_AXIS_IN_FEMUR
 
@@ -43,6 +44,9 @@ __all__ = [
     "RigRecording",
     "SampleTimes",
     "SensorMount",
+    "SessionMotion",
+    "SessionParams",
+    "SessionRecording",
     "TruthColumns",
     "default_mount",
     "default_mounts",
@@ -52,6 +56,7 @@ __all__ = [
     "run_board",
     "sample_times",
     "simulate_rig",
+    "simulate_session",
     "synthesize_imu",
     "synthesize_rig",
     "to_fixed_point",
