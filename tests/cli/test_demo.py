@@ -11,7 +11,8 @@ import pytest
 from coxa.cli import main
 
 _ROW = re.compile(
-    r"^\s*(\d+)\s+(right|left)\s+[\d.]+\s+([\d.]+)°\s+([+-][\d.]+)°\s+([+-][\d.]+)°\s+([+-][\d.]+)$"
+    r"^\s*(\d+)\s+(right|left)\s+[\d.]+\s+([\d.]+)°\s+([+-][\d.]+)°\s+([+-][\d.]+)°"
+    r"\s+([+-][\d.]+)\s+(\S.*)$"
 )
 
 
@@ -20,9 +21,19 @@ def _rows(text: str) -> list[tuple[int, str, float, float, float]]:
     for line in text.splitlines():
         match = _ROW.match(line)
         if match:
-            rep, side, _knee, measured, truth, error = match.groups()
+            rep, side, _knee, measured, truth, error, _findings = match.groups()
             rows.append((int(rep), side, float(measured), float(truth), float(error)))
     return rows
+
+
+def _findings_column(text: str) -> dict[tuple[int, str], str]:
+    """The findings column of each summary row, by rep and leg."""
+    out: dict[tuple[int, str], str] = {}
+    for line in text.splitlines():
+        match = _ROW.match(line)
+        if match:
+            out[int(match.group(1)), match.group(2)] = match.group(7)
+    return out
 
 
 def test_issue_example_counts_five_reps_within_two_degrees(
@@ -43,7 +54,14 @@ def test_issue_example_counts_five_reps_within_two_degrees(
 
 @pytest.mark.parametrize(
     ("exercise", "reps", "seed"),
-    [("ffe_split_squat", 4, 1), ("step_up", 3, 2), ("squat", 2, 9)],
+    [
+        ("ffe_split_squat", 4, 1),
+        ("step_up", 3, 2),
+        ("squat", 2, 9),
+        ("crossover-step-up", 2, 1),
+        ("split_squat", 2, 4),
+        ("hinge", 2, 5),
+    ],
 )
 def test_rep_count_equals_the_simulated_one(
     exercise: str, reps: int, seed: int, capsys: pytest.CaptureFixture[str]
@@ -57,6 +75,30 @@ def test_rep_count_equals_the_simulated_one(
     out = capsys.readouterr().out
     assert f"reps: {reps}" in out.splitlines()
     assert f"simulated reps: {reps}" in out
+
+
+def test_summary_lists_each_finding_of_the_legs_it_names(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The simulated crossover step-up turns the pelvis toward the lead leg in every rep.
+    assert main(["demo", "--exercise", "crossover_step_up", "--reps", "2", "--no-live"]) == 0
+    out = capsys.readouterr().out
+    column = _findings_column(out)
+    assert len(column) == 4
+    messages = re.findall(r"^  (\w+): Rep (\d+), (right|left)", out, re.MULTILINE)
+    assert messages
+    for rule, rep, side in messages:
+        assert rule in column[int(rep), side].split(", ")
+    assert re.search(r"^findings: (\d+)", out, re.MULTILINE)
+
+
+@pytest.mark.parametrize("exercise", ["90_90", "prone_ir", "rest"])
+def test_exercises_the_demo_cannot_calibrate_are_not_offered(
+    exercise: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--exercise", exercise, "--no-live"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_lossy_radio_and_no_pelvis_still_count_and_label_honestly(

@@ -1,4 +1,5 @@
-"""``coxa analyze``: joint angles of a recorded session, written as an angles CSV.
+"""``coxa analyze``: joint angles of a recorded session, written as an angles CSV, and its
+reps with their findings, written as a per-rep CSV and printed as a table.
 
 Two kinds of input:
 
@@ -21,6 +22,13 @@ capture's host receive clock) and the joint angles in degrees. It is written to 
 beside the target and renamed over it only when complete, so a failure leaves any earlier file
 untouched.
 
+With an exercise (``--exercise``, or a capture's ``exercise`` metadata when it is one the rep
+analysis knows) the reps are segmented (:func:`coxa.analysis.segment_reps`) and the rules
+(:class:`coxa.analysis.FindingRules`) run on them with the demand file and, with ``--athlete``,
+the athlete's capacity from their clinical tests stored in the project catalog. The per-rep
+table is printed; ``--reps-out`` writes it as CSV (:data:`REP_COLUMNS`, one row per rep and
+leg, times on the angles' clock, empty where unknown), atomically as the angles.
+
 Exit status: 0 written; 1 the output could not be written; 2 bad arguments or an input that
 cannot be read or used (a malformed file: the message names the line); 3 calibration refused;
 4 an internal error (a bug: the message says where to find the traceback).
@@ -30,19 +38,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import itertools
 import logging
 import math
 import os
 import secrets
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, TextIO, cast
 
 import numpy as np
 
+from coxa.analysis import EXERCISE_IDS, ExerciseId, Finding, Rep, segment_reps
 from coxa.body import SEGMENT_OF_PLACEMENT, SEGMENTS, SegmentName
 from coxa.capture import (
     MAGIC,
@@ -53,14 +63,24 @@ from coxa.capture import (
     LinkKind,
     iter_capture,
 )
+from coxa.cli._common import (
+    CLI_EXERCISE_IDS,
+    CommandError,
+    add_findings_options,
+    add_project_option,
+    exercise_arg,
+    finding_rules,
+    open_catalog,
+)
+from coxa.cli._readout import leg_findings, render_summary
 from coxa.fusion import (
     AngleTable,
     CalibrationError,
     FusionCore,
     FusionParams,
+    HipReference,
     blocks_from_orientations,
 )
-from coxa.geometry import FloatArray
 from coxa.io import (
     FormatError,
     read_opensense_sto,
@@ -68,6 +88,7 @@ from coxa.io import (
     write_angles_csv,
 )
 from coxa.sources import LinkDecoder, ReceivedFrame, SerialLinkDecoder
+from coxa.store import CatalogError
 
 EXIT_OK = 0
 EXIT_OUTPUT = 1
@@ -80,6 +101,40 @@ EXIT_INTERNAL = 4
 _RECORDS_PER_UPDATE = 8192
 
 CalibrationTime = float | Literal["auto"]
+
+#: Columns of the per-rep CSV (``--reps-out``), one row per rep and leg: ``leg`` r/l, ``rep``
+#: 1-based, ``lead`` 1 for the working (front, stepping, lead) leg, times in seconds on the
+#: angles' clock, the :class:`coxa.analysis.LegRep` values (degrees, seconds), the exercise,
+#: the hip reference (``room``: the rotation values are femoral rotation relative to the room,
+#: no pelvis board), what the rotation columns measure in words, the finding rules about the
+#: leg (``;``-separated) and their reasons (`` | ``-separated).
+REP_COLUMNS = (
+    "leg",
+    "rep",
+    "lead",
+    "t_start",
+    "t_bottom",
+    "t_end",
+    "peak_hip_rotation_deg",
+    "hip_rotation_excursion_deg",
+    "hip_rotation_start_deg",
+    "peak_knee_angle_deg",
+    "peak_hip_flexion_deg",
+    "hip_flexion_bottom_deg",
+    "shank_inclination_start_deg",
+    "shank_inclination_bottom_deg",
+    "knee_valgus_proxy_deg",
+    "pelvis_rotation_change_deg",
+    "pelvis_obliquity_change_deg",
+    "pelvis_tilt_change_deg",
+    "eccentric_s",
+    "concentric_s",
+    "exercise",
+    "hip_reference",
+    "rotation_measure",
+    "findings",
+    "finding_reasons",
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -131,6 +186,27 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
             "default: the capture's 'rig' metadata"
         ),
     )
+    parser.add_argument(
+        "--exercise",
+        type=exercise_arg,
+        default=None,
+        metavar="ID",
+        help=(
+            f"the exercise of the set ({', '.join(CLI_EXERCISE_IDS)}): count its reps, print "
+            "the per-rep table with findings; default: a capture's 'exercise' metadata when it "
+            "is one of these"
+        ),
+    )
+    parser.add_argument(
+        "--reps-out",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="per-rep CSV to write (replaced): one row per rep and leg with the rep values "
+        "and findings",
+    )
+    add_findings_options(parser, athlete=True)
+    add_project_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -189,6 +265,8 @@ class Analysis:
         The core after ``finish()``.
     table : AngleTable
         Every output row.
+    metadata : mapping
+        A capture's header metadata (empty for a ``.sto``).
     """
 
     source: str
@@ -196,24 +274,61 @@ class Analysis:
     calibration: str
     core: FusionCore
     table: AngleTable
+    metadata: Mapping[str, Any] = field(default_factory=dict[str, Any])
+
+
+@dataclass(frozen=True)
+class RepAnalysis:
+    """The reps of an analysed set and their findings.
+
+    Attributes
+    ----------
+    exercise : str
+        Exercise id.
+    reps : list of Rep
+    findings : dict of int to list of Finding
+        Per rep number (every rep has an entry).
+    notes : list of str
+        Where the exercise came from, the demand file, the capacity (or why there is none).
+    """
+
+    exercise: ExerciseId
+    reps: list[Rep]
+    findings: dict[int, list[Finding]]
+    notes: list[str]
 
 
 def run(args: argparse.Namespace) -> int:
     """Analyse ``args.file``, write ``args.out`` and print a summary; returns the exit status."""
     path: Path = args.file
     out: Path = args.out
+    reps_out: Path | None = args.reps_out
     try:
-        if out.exists() and path.exists() and out.resolve() == path.resolve():
-            raise InputError(f"--out {out} is the input file itself")
+        for given, name in ((out, "--out"), (reps_out, "--reps-out")):
+            if (
+                given is not None
+                and given.exists()
+                and path.exists()
+                and (given.resolve() == path.resolve())
+            ):
+                raise InputError(f"{name} {given} is the input file itself")
+        if reps_out is not None and reps_out.resolve() == out.resolve():
+            raise InputError(f"--reps-out and --out are the same file: {out}")
         if _is_capture(path):
             analysis = analyze_capture(path, args.calibration_time, args.segments)
         else:
             if args.segments is not None:
                 raise InputError("--segments applies to captures only (a .sto names its columns)")
+            if args.exercise is None and reps_out is not None:
+                raise InputError(_NO_EXERCISE)
             analysis = analyze_sto(path, args.calibration_time)
+        reps = analyze_reps(analysis, args)
     except (FormatError, CaptureError, InputError) as error:
         print(f"coxa analyze: {error}", file=sys.stderr)
         return EXIT_INPUT
+    except CommandError as error:
+        print(f"coxa analyze: {error}", file=sys.stderr)
+        return error.status
     except CalibrationError as error:
         print(f"coxa analyze: {path}: calibration refused: {error}", file=sys.stderr)
         return EXIT_CALIBRATION
@@ -232,13 +347,138 @@ def run(args: argparse.Namespace) -> int:
     table = analysis.table
     t_s = table.t_us * 1e-6
     try:
-        _write_atomically(out, t_s, table.angles_deg)
+        _write_atomically(out, lambda stream: write_angles_csv(stream, t_s, table.angles_deg))
     except OSError as error:
         print(f"coxa analyze: cannot write {out}: {error.strerror or error}", file=sys.stderr)
         return EXIT_OUTPUT
     for line in _summary(analysis, out):
         print(line)
+    if reps is None:
+        return EXIT_OK
+    for line in reps.notes:
+        print(line)
+    findings = reps.findings
+    for line in render_summary(reps.reps, table.hip_reference, findings=findings):
+        print(line)
+    if reps_out is not None:
+        rows = rep_rows(reps.reps, findings, table.hip_reference)
+        try:
+            _write_atomically(reps_out, lambda stream: write_reps_csv(stream, rows))
+        except OSError as error:
+            message = f"cannot write {reps_out}: {error.strerror or error}"
+            print(f"coxa analyze: {message}", file=sys.stderr)
+            return EXIT_OUTPUT
+        print(f"wrote {reps_out}: {len(rows)} rows (one per rep and leg)")
     return EXIT_OK
+
+
+_NO_EXERCISE = (
+    f"--reps-out needs the exercise of the set: give --exercise ({', '.join(CLI_EXERCISE_IDS)})"
+)
+
+
+def _exercise_of(analysis: Analysis, given: ExerciseId | None) -> tuple[ExerciseId | None, str]:
+    """The exercise to segment and a note on where it came from (or why there is none)."""
+    if given is not None:
+        return given, f"exercise: {given} (given)"
+    name: object = analysis.metadata.get("exercise")
+    if name is None:
+        return None, ""
+    if isinstance(name, str):
+        for known in EXERCISE_IDS:
+            if known == name.replace("-", "_"):
+                return known, f"exercise: {known} (the capture's metadata)"
+    return None, (
+        f"the capture's exercise {name!r} is not one the rep analysis knows: no reps (give "
+        f"--exercise: {', '.join(CLI_EXERCISE_IDS)})"
+    )
+
+
+def analyze_reps(analysis: Analysis, args: argparse.Namespace) -> RepAnalysis | None:
+    """The reps of the analysed set and their findings, or None without an exercise.
+
+    Raises
+    ------
+    InputError
+        ``--reps-out`` without an exercise.
+    CommandError
+        The demand file or the athlete's stored tests cannot be read.
+    """
+    exercise, note = _exercise_of(analysis, args.exercise)
+    if exercise is None:
+        if args.reps_out is not None:
+            raise InputError(f"{note}; {_NO_EXERCISE}" if note else _NO_EXERCISE)
+        if note:
+            print(f"coxa analyze: {note}")
+        return None
+    if args.athlete is not None:
+        try:
+            with open_catalog(args) as catalog:
+                rules, notes = finding_rules(args.demand, catalog, args.athlete)
+        except CatalogError as err:
+            raise CommandError(str(err)) from err
+    else:
+        rules, notes = finding_rules(args.demand, None, None)
+    reps = segment_reps(analysis.table, exercise)
+    findings: dict[int, list[Finding]] = {rep.index: [] for rep in reps}
+    for finding in rules.evaluate(reps):
+        findings[finding.rep].append(finding)
+    return RepAnalysis(exercise, reps, findings, [note, *notes])
+
+
+def _cell(value: float, digits: int) -> str:
+    return "" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def rep_rows(
+    reps: Sequence[Rep], findings: Mapping[int, Sequence[Finding]], hip_reference: HipReference
+) -> list[dict[str, str]]:
+    """The per-rep CSV rows (:data:`REP_COLUMNS`), right leg before left in each rep."""
+    measure = (
+        "hip internal rotation (femur relative to the pelvis)"
+        if hip_reference == "pelvis"
+        else "femoral rotation relative to the room (no pelvis board), not hip rotation"
+    )
+    rows: list[dict[str, str]] = []
+    for rep in reps:
+        for side, leg in sorted(rep.legs.items(), key=lambda item: item[0] != "r"):
+            about = leg_findings(findings.get(rep.index, ()), side)
+            row = {
+                "leg": side,
+                "rep": str(rep.index),
+                "lead": "1" if leg.lead else "0",
+                "t_start": _cell(leg.t_start_us / 1e6, 6),
+                "t_bottom": _cell(leg.t_bottom_us / 1e6, 6),
+                "t_end": _cell(leg.t_end_us / 1e6, 6),
+                "peak_hip_rotation_deg": _cell(leg.peak_hip_rotation_deg, 3),
+                "hip_rotation_excursion_deg": _cell(leg.hip_rotation_excursion_deg, 3),
+                "hip_rotation_start_deg": _cell(leg.hip_rotation_start_deg, 3),
+                "peak_knee_angle_deg": _cell(leg.peak_knee_deg, 3),
+                "peak_hip_flexion_deg": _cell(leg.peak_hip_flexion_deg, 3),
+                "hip_flexion_bottom_deg": _cell(leg.hip_flexion_bottom_deg, 3),
+                "shank_inclination_start_deg": _cell(leg.shank_inclination_start_deg, 3),
+                "shank_inclination_bottom_deg": _cell(leg.shank_inclination_bottom_deg, 3),
+                "knee_valgus_proxy_deg": _cell(leg.knee_valgus_proxy_deg, 3),
+                "pelvis_rotation_change_deg": _cell(leg.pelvis_rotation_change_deg, 3),
+                "pelvis_obliquity_change_deg": _cell(leg.pelvis_obliquity_change_deg, 3),
+                "pelvis_tilt_change_deg": _cell(leg.pelvis_tilt_change_deg, 3),
+                "eccentric_s": _cell(leg.eccentric_s, 3),
+                "concentric_s": _cell(leg.concentric_s, 3),
+                "exercise": rep.exercise,
+                "hip_reference": rep.hip_reference,
+                "rotation_measure": measure,
+                "findings": ";".join(f.rule for f in about),
+                "finding_reasons": " | ".join(f.message for f in about),
+            }
+            rows.append(row)
+    return rows
+
+
+def write_reps_csv(stream: TextIO, rows: Sequence[Mapping[str, str]]) -> None:
+    """Write per-rep rows (:func:`rep_rows`) as CSV with a header of :data:`REP_COLUMNS`."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(REP_COLUMNS)
+    writer.writerows([row[name] for name in REP_COLUMNS] for row in rows)
 
 
 def _is_capture(path: Path) -> bool:
@@ -405,7 +645,8 @@ def analyze_capture(
         else f"pose at t = {t_us / 1e6:.3f} s (given)"
     )
     notes = _capture_notes(report, counts, links)
-    return Analysis(source, notes, described, core, AngleTable.concatenate(tables))
+    table = AngleTable.concatenate(tables)
+    return Analysis(source, notes, described, core, table, dict(stream.metadata))
 
 
 class _Links:
@@ -516,16 +757,17 @@ def _capture_notes(report: CaptureReport, counts: _RecordCounts, links: _Links) 
     return tuple(notes)
 
 
-def _write_atomically(path: Path, t_s: FloatArray, angles_deg: Mapping[str, FloatArray]) -> None:
-    """Write the CSV to a new temporary file beside ``path``, sync it and rename it over ``path``
-    (then sync the folder, on POSIX, so that the rename survives a crash too)."""
+def _write_atomically(path: Path, write: Callable[[TextIO], None]) -> None:
+    """Write a file with ``write`` to a new temporary file beside ``path``, sync it and rename
+    it over ``path`` (then sync the folder, on POSIX, so that the rename survives a crash
+    too)."""
     directory = path.parent
     # A random name, created exclusively, with the permissions a plain open would give.
     temporary = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            write_angles_csv(stream, t_s, angles_deg)
+            write(stream)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)

@@ -7,7 +7,18 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from coxa.analysis import (
+    EXERCISE_IDS,
+    Capacity,
+    DemandFileError,
+    ExerciseId,
+    FindingRules,
+    exercise_id,
+    load_demand,
+)
+from coxa.assess import stored_capacity_points
 from coxa.cli._env import BleEnvironment
+from coxa.geometry import Side
 from coxa.sim import EXERCISES
 from coxa.sources import (
     UNASSIGNED_SEGMENT,
@@ -18,7 +29,7 @@ from coxa.sources import (
     Source,
     default_sim_rig,
 )
-from coxa.store import Catalog, Rig
+from coxa.store import Catalog, CatalogError, Rig
 
 DEFAULT_PROJECT = "coxa-project"
 """Project folder when neither ``--project`` nor ``COXA_PROJECT`` is given (relative to the
@@ -64,6 +75,83 @@ def project_dir(args: argparse.Namespace) -> Path:
 def open_catalog(args: argparse.Namespace) -> Catalog:
     """The project's catalog (created if needed)."""
     return Catalog.in_project(project_dir(args))
+
+
+#: The exercise ids of the rep analysis as typed on the command line.
+CLI_EXERCISE_IDS = tuple(e.replace("_", "-") for e in EXERCISE_IDS)
+
+
+def exercise_arg(text: str) -> ExerciseId:
+    """An argparse type: an exercise id of the rep analysis (``split-squat`` or
+    ``split_squat``); an unknown one is refused with the list of the known ones."""
+    try:
+        return exercise_id(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown exercise {text!r}; known: {', '.join(CLI_EXERCISE_IDS)}"
+        ) from None
+
+
+def add_findings_options(parser: argparse.ArgumentParser, *, athlete: bool) -> None:
+    """``--demand FILE`` and, with ``athlete``, an optional ``--athlete ID`` whose clinical
+    tests give the capacity the findings compare with."""
+    if athlete:
+        parser.add_argument(
+            "--athlete",
+            default=None,
+            metavar="ID",
+            help="athlete whose stored clinical tests (coxa assess) give the hip IR capacity "
+            "the findings compare each rep with (default: no capacity)",
+        )
+    parser.add_argument(
+        "--demand",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="demand file of expected hip IR per exercise (default: the one shipped with coxa, "
+        "see docs/analysis.md)",
+    )
+
+
+def finding_rules(
+    demand: Path | None, catalog: Catalog | None, athlete: str | None
+) -> tuple[FindingRules, list[str]]:
+    """The rule engine of a command: the demand file and the athlete's capacity, with lines
+    saying what they are (and what is missing) for the command's output.
+
+    Raises
+    ------
+    CommandError
+        The demand file cannot be read, or the athlete's stored tests cannot be read.
+    """
+    try:
+        table = load_demand(demand)
+    except DemandFileError as err:
+        raise CommandError(str(err)) from err
+    notes = [f"demand: {demand if demand is not None else 'the shipped demand file'}"]
+    if athlete is None or catalog is None:
+        notes.append(
+            "no capacity: no --athlete given, so the at_capacity and short_of_demand findings "
+            "cannot fire"
+        )
+        return FindingRules(table), notes
+    try:
+        points = stored_capacity_points(catalog, athlete)
+    except (CatalogError, ValueError) as err:
+        raise CommandError(f"cannot read the clinical tests of {athlete!r}: {err}") from err
+    if not points:
+        notes.append(
+            f"no capacity: athlete {athlete!r} has no stored hip rotation test in "
+            f"{catalog.path} (run 'coxa assess'), so at_capacity and short_of_demand cannot fire"
+        )
+        return FindingRules(table), notes
+    capacity = Capacity(tuple(points))
+    sides: tuple[tuple[Side, str], ...] = (("r", "right"), ("l", "left"))
+    for side, name in sides:
+        anchors = capacity.anchors(side)
+        basis = "; ".join(a[3] for a in anchors) if anchors else "no rotation test"
+        notes.append(f"capacity of {athlete}, {name} hip: {basis}")
+    return FindingRules(table, capacity), notes
 
 
 def _fraction(text: str) -> float:
@@ -169,7 +257,7 @@ def sim_source(args: argparse.Namespace, rig: Rig | None, exercise: str | None) 
     """The simulated source of a session's options (the rig's boards, or ``--boards``)."""
     if args.boards < 2:
         raise CommandError("--boards must be at least 2")
-    chosen = args.sim_exercise or exercise or "squat"
+    chosen = args.sim_exercise or (exercise or "squat").replace("-", "_")
     if chosen not in EXERCISES or chosen == "rest":
         raise CommandError(
             f"cannot simulate the exercise {chosen!r}; use --sim-exercise "

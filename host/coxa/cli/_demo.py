@@ -11,12 +11,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from coxa.analysis import EXERCISE_IDS, Rep, RepCounter
+from coxa.analysis import Finding, FindingRules, Rep, RepCounter, load_demand
 from coxa.cli._readout import LiveState, TerminalPanel, TruthRep, render_summary
 from coxa.fusion import AngleTable, Calibration, CalibrationError, FusionCore, FusionParams
 from coxa.geometry import Side
 from coxa.sim import (
-    EXERCISES,
+    Exercise,
     ImuParams,
     MotionParams,
     RadioParams,
@@ -33,7 +33,20 @@ _HIP_IR_SPREAD_DEG = 3.0
 _PANEL_EVERY_US = 100_000
 #: Exercises that leave a knee almost straight (the trailing leg of a step-up, a shallow
 #: hinge): the rig is calibrated first on a separate squat recording with the same straps.
-_CALIBRATE_FIRST = ("step_up", "hinge")
+_CALIBRATE_FIRST = ("step_up", "crossover_step_up", "hinge")
+#: The exercises the demo offers: every simulated exercise set whose reps the analysis counts
+#: and that the fusion core can calibrate (from its own start, or after a squat calibration).
+#: Not offered: 90/90 transitions and the clinical tests (prone, seated, supine IR, straight
+#: leg raise) start seated or lying, with no standing rest to calibrate from (they need a
+#: standing calibration first, as 'coxa assess --sim' does), and 'rest' has no reps.
+DEMO_EXERCISES: tuple[Exercise, ...] = (
+    "squat",
+    "split_squat",
+    "ffe_split_squat",
+    "step_up",
+    "crossover_step_up",
+    "hinge",
+)
 _CALIBRATION_SQUATS = 5
 
 
@@ -46,11 +59,19 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
             "Simulate a rig (pelvis, both thighs, both shanks) doing a set, send every sample "
             "through protocol v1 frames and BLE packets, and run the fusion core on them: "
             "standing and functional calibration, heading correction, ISB joint angles, rep "
-            "counting. No hardware needed."
+            "counting and per-rep findings. No hardware needed."
+        ),
+        epilog=(
+            "90/90 transitions and the clinical tests are not offered: they start seated or "
+            "lying, with no standing rest to calibrate from (see 'coxa assess --sim')"
         ),
     )
     parser.add_argument(
-        "--exercise", choices=[e for e in EXERCISES if e != "rest"], default="squat"
+        "--exercise",
+        choices=DEMO_EXERCISES,
+        default="squat",
+        help="the set (default squat; ids with '-' work too)",
+        type=lambda text: text.replace("-", "_"),
     )
     parser.add_argument("--reps", type=int, default=5, help="reps in the set (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random draw")
@@ -100,9 +121,7 @@ class _Session:
     next_packet: int = 0
 
     def __post_init__(self) -> None:
-        # Clinical tests have no rep segmentation of their own: their counter is a squat's.
-        exercise = self.recording.params.motion.exercise
-        self.counter = RepCounter(exercise if exercise in EXERCISE_IDS else "squat")
+        self.counter = RepCounter(self.recording.params.motion.exercise)
         self.links = {board_id: LinkDecoder(board_id) for board_id in self.recording.boards}
         self.core = FusionCore(self.recording.segments_by_board, mounts=self.mounts)
 
@@ -261,8 +280,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"no calibration, no angles: {error}")
         return 1
     print()
-    for line in render_summary(
-        session.counter.reps, core.hip_reference, _truth_reps(recording, duration_s)
-    ):
+    reps = session.counter.reps
+    findings: dict[int, list[Finding]] = {rep.index: [] for rep in reps}
+    for finding in FindingRules(load_demand()).evaluate(reps):
+        findings[finding.rep].append(finding)
+    truth = _truth_reps(recording, duration_s)
+    for line in render_summary(reps, core.hip_reference, truth, findings):
         print(line)
+    print("(findings without the athlete's capacity: see 'coxa record --athlete')")
     return 0

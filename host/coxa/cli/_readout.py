@@ -1,13 +1,14 @@
-"""Terminal readout: a live panel per leg, and the end-of-set summary table."""
+"""Terminal readout: a live panel per leg, a block per completed rep with its findings, and
+the end-of-set summary table."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from coxa.analysis import Rep
+from coxa.analysis import Finding, Rep
 from coxa.fusion import HipReference
 from coxa.geometry import Side
 
@@ -112,12 +113,39 @@ class TruthRep:
     peak_knee_deg: dict[Side, float]
 
 
+def leg_findings(findings: Sequence[Finding], side: Side) -> list[Finding]:
+    """The findings about one leg (a finding about no leg in particular is about both)."""
+    return [f for f in findings if f.side is None or f.side == side]
+
+
+def rep_lines(rep: Rep, findings: Sequence[Finding]) -> list[str]:
+    """A completed rep as it appears in the live readout: one line per leg, then each finding
+    in plain words (or that there is none)."""
+    label = rotation_label(rep.hip_reference)
+    lines = [f"rep {rep.index} ({rep.exercise}, {rep.duration_s:.1f} s)"]
+    for side, leg in sorted(rep.legs.items(), key=lambda item: item[0] != "r"):
+        lead = " lead" if leg.lead and len(rep.legs) > 1 else ""
+        lines.append(
+            f"  {_SIDE_NAMES[side]:<5}{lead:<5}  knee {_deg(leg.peak_knee_deg, False)}  "
+            f"hip flex {_deg(leg.hip_flexion_bottom_deg, False)}  "
+            f"{label} {_deg(leg.peak_hip_rotation_deg)} (excursion "
+            f"{_deg(leg.hip_rotation_excursion_deg, False).strip()})"
+        )
+    lines += [f"  ! {f.rule}: {f.message}" for f in findings]
+    if not findings:
+        lines.append("  no findings")
+    return lines
+
+
 def render_summary(
     reps: Sequence[Rep],
     hip_reference: HipReference,
     truth: Sequence[TruthRep] | None = None,
+    findings: Mapping[int, Sequence[Finding]] | None = None,
 ) -> list[str]:
-    """Lines of the per-rep summary; with ``truth``, a truth and an error column per value."""
+    """Lines of the per-rep summary; with ``truth``, a truth and an error column per value;
+    with ``findings`` (per rep number), a column of each leg's finding rules and every
+    finding's reason in plain words below the table."""
     label = rotation_label(hip_reference)
     lines = [f"reps: {len(reps)}"]
     if hip_reference == "room":
@@ -125,6 +153,8 @@ def render_summary(
     header = f"{'rep':>3}  {'leg':<5}  {'dur s':>5}  {'knee flex':>9}  {label + ' peak':>18}"
     if truth is not None:
         header += f"  {'truth':>7}  {'error':>6}"
+    if findings is not None:
+        header += "  findings"
     lines.append(header)
     errors: list[float] = []
     for i, rep in enumerate(reps):
@@ -139,7 +169,16 @@ def render_summary(
                 error = leg.peak_hip_rotation_deg - true_value
                 errors.append(abs(error))
                 row += f"  {_deg(true_value):>7}  {error:+6.2f}"
+            elif truth is not None:
+                row += f"  {'':>7}  {'':>6}"
+            if findings is not None:
+                rules = [f.rule for f in leg_findings(findings.get(rep.index, ()), side)]
+                row += "  " + (", ".join(rules) if rules else "-")
             lines.append(row)
+    if findings is not None:
+        every = [f for rep in reps for f in findings.get(rep.index, ())]
+        lines.append(f"findings: {len(every)}" + (":" if every else ""))
+        lines += [f"  {f.rule}: {f.message}" for f in every]
     if truth is not None:
         lines.append(f"simulated reps: {len(truth)}")
         if errors:

@@ -13,17 +13,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from coxa.analysis import exercise_id
 from coxa.cli._common import (
+    CLI_EXERCISE_IDS,
     CommandError,
+    add_findings_options,
     add_project_option,
     add_session_options,
     add_sim_options,
+    finding_rules,
     open_catalog,
     project_dir,
     session_source,
 )
 from coxa.cli._env import BleEnvironment
 from coxa.cli._session import run_session
+from coxa.sim import EXERCISES as SIM_EXERCISES
 from coxa.store import CatalogError
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -37,14 +42,26 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
         description=(
             "Stream a rig's boards (or simulated ones with --sim), write every notification or "
             "serial chunk to a new raw capture before anything else touches it, show the live "
-            "readout, and register the capture in the project catalog."
+            "readout with each rep and its findings (against the athlete's stored clinical "
+            "tests), and register the capture in the project catalog."
         ),
         epilog="exit status: 0 recorded, 1 session failed, 2 bad arguments",
     )
-    parser.add_argument("--athlete", required=True, metavar="ID", help="athlete code")
     parser.add_argument(
-        "--exercise", required=True, help="exercise or test name (e.g. squat, ffe_split_squat)"
+        "--athlete",
+        required=True,
+        metavar="ID",
+        help="athlete code; their stored clinical tests (coxa assess) give the hip IR capacity "
+        "the findings compare each rep with",
     )
+    parser.add_argument(
+        "--exercise",
+        required=True,
+        metavar="NAME",
+        help=f"exercise: reps are counted for {', '.join(CLI_EXERCISE_IDS)}; any other name "
+        "(a clinical test, a free name) is recorded without rep counting",
+    )
+    add_findings_options(parser, athlete=False)
     parser.add_argument(
         "--out",
         type=Path,
@@ -64,20 +81,33 @@ def capture_name(athlete: str, exercise: str, wall_s: float) -> str:
     return f"{_SAFE.sub('_', athlete)}_{_SAFE.sub('_', exercise)}_{stamp}.coxa"
 
 
+def _exercise_name(text: str) -> str:
+    """The exercise as stored: the analysis id of a known exercise (``split-squat`` ->
+    ``split_squat``), a clinical test in the simulator's spelling (``prone-ir`` ->
+    ``prone_ir``), any other name as given."""
+    try:
+        return exercise_id(text)
+    except ValueError:
+        underscored = text.replace("-", "_")
+        return underscored if underscored in SIM_EXERCISES else text
+
+
 def run(args: argparse.Namespace, ble: BleEnvironment) -> int:
     """Record a session (a BLE rig in the ``ble`` environment); returns the exit status."""
     try:
         with open_catalog(args) as catalog:
-            source, rig = session_source(args, catalog, args.exercise, ble)
+            exercise = _exercise_name(args.exercise)
+            source, rig = session_source(args, catalog, exercise, ble)
+            rules, notes = finding_rules(args.demand, catalog, args.athlete)
             folder: Path = args.out if args.out is not None else project_dir(args) / "captures"
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise CommandError(f"cannot create {folder}: {err}", 1) from err
-            capture = folder / capture_name(args.athlete, args.exercise, time.time())
+            capture = folder / capture_name(args.athlete, exercise, time.time())
             metadata: dict[str, object] = {
                 "athlete": args.athlete,
-                "exercise": args.exercise,
+                "exercise": exercise,
                 "link_kind": "ble" if args.sim or rig is None or rig.link == "ble" else rig.link,
             }
             if args.sim:
@@ -94,6 +124,8 @@ def run(args: argparse.Namespace, ble: BleEnvironment) -> int:
                 catalog=catalog,
                 rig_name=rig.name if rig is not None else None,
                 loop=ble,
+                rules=rules,
+                notes=notes,
             )
             return status
     except CatalogError as err:

@@ -1,5 +1,6 @@
 """Running a streaming session for ``coxa live``, ``coxa record`` and ``coxa replay``: the
-recorder, the terminal readout with board health, Ctrl-C, the summary at the end."""
+recorder, the terminal readout with board health and each rep with its findings, Ctrl-C, the
+summary at the end."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TextIO, runtime_checkable
 
-from coxa.analysis import Rep
+from coxa.analysis import FindingRules, Rep
 from coxa.capture import CaptureError
 from coxa.cli._common import EXIT_FAILED, EXIT_OK, CommandError, describe_segment
 from coxa.cli._env import EventLoopRunner, NewLoopEach
-from coxa.cli._readout import LiveState, render_live, render_summary
+from coxa.cli._readout import LiveState, render_live, render_summary, rep_lines
 from coxa.io import write_angles_csv
 from coxa.record import Progress, Recorder, RecordParams, RecordResult, table_digest
 from coxa.sources import BleLinkStats, BoardHealth, Source
@@ -70,6 +71,7 @@ class SessionPanel:
         self._stream = stream
         self._in_place = in_place
         self._drawn = 0
+        self._last: list[str] = []
 
     def show(self, lines: list[str]) -> None:
         """Draw ``lines`` over the previous panel."""
@@ -78,6 +80,19 @@ class SessionPanel:
         for line in lines:
             self._stream.write(("\x1b[2K" if self._in_place else "") + line + "\n")
         self._drawn = len(lines)
+        self._last = lines
+        self._stream.flush()
+
+    def log(self, lines: list[str]) -> None:
+        """Print ``lines`` once, above the panel (which is drawn again below them on a
+        terminal)."""
+        if self._in_place and self._drawn:
+            self._stream.write(f"\x1b[{self._drawn}F")
+        for line in lines:
+            self._stream.write(("\x1b[2K" if self._in_place else "") + line + "\n")
+        self._drawn = 0
+        if self._in_place and self._last:
+            self.show(self._last)
         self._stream.flush()
 
 
@@ -92,18 +107,25 @@ def run_session(
     catalog: Catalog | None = None,
     rig_name: str | None = None,
     loop: EventLoopRunner | None = None,
+    rules: FindingRules | None = None,
+    notes: Sequence[str] = (),
 ) -> tuple[int, RecordResult]:
-    """Run a session to its end (on ``loop``, default a new event loop); print the panel and
-    the summary; return the exit status."""
+    """Run a session to its end (on ``loop``, default a new event loop); print ``notes`` (what
+    the findings compare with), the panel with each rep and its findings (by ``rules``) as it
+    completes, and the summary; return the exit status."""
     reps: list[Rep] = []
     panel = SessionPanel(sys.stdout, in_place=sys.stdout.isatty())
     last_draw = [-math.inf, -math.inf]
     recorder: Recorder | None = None
+    for note in notes:
+        print(note)
 
     def progress(update: Progress) -> None:
         reps.extend(update.reps)
         if not live or recorder is None or recorder.pipeline is None:
             return
+        for rep in update.reps:
+            panel.log(rep_lines(rep, [f for f in update.findings if f.rep == rep.index]))
         now = time.monotonic()
         if now - last_draw[0] < _PANEL_EVERY_S or update.t_s - last_draw[1] < _PANEL_EVERY_S:
             return
@@ -116,8 +138,8 @@ def run_session(
             hip_reference=pipeline.hip_reference,
             rotation_deg=pipeline.latest_rotation_deg,
             knee_deg=pipeline.latest_knee_deg,
-            reps=len(pipeline.counter.reps),
-            in_rep=pipeline.counter.in_rep,
+            reps=len(pipeline.reps),
+            in_rep=pipeline.in_rep,
         )
         segments = source.segments_by_board
         panel.show(render_live(state) + health_lines(source.health(), segments))
@@ -130,6 +152,7 @@ def run_session(
         catalog=catalog,
         rig_name=rig_name,
         on_progress=progress,
+        rules=rules,
     )
 
     async def main() -> RecordResult:
@@ -153,10 +176,14 @@ def run_session(
     pipeline = recorder.pipeline
     print()
     if pipeline is not None and pipeline.core is not None:
+        if recorder.exercise_note:
+            print(recorder.exercise_note)
         if pipeline.calibration_error is not None:
             print(f"no joint angles: {pipeline.calibration_error}")
-        else:
-            for line in render_summary(pipeline.counter.reps, pipeline.hip_reference):
+        elif pipeline.counter is not None:
+            print(f"exercise: {recorder.exercise}")
+            findings = pipeline.findings if rules is not None else None
+            for line in render_summary(pipeline.reps, pipeline.hip_reference, findings=findings):
                 print(line)
         table = pipeline.table()
         print(f"angle table: {table.n_rows} rows, sha256 {table_digest(table)}")

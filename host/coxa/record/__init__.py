@@ -5,7 +5,7 @@ See ``docs/recording.md``.
 """
 
 from coxa.record._check import BoardCheck, CaptureCheck, check_capture
-from coxa.record._pipeline import Pipeline, table_digest
+from coxa.record._pipeline import DEFAULT_EXERCISE, Pipeline, session_exercise, table_digest
 from coxa.record._recorder import (
     Progress,
     Recorder,
@@ -15,6 +15,7 @@ from coxa.record._recorder import (
 )
 
 __all__ = [
+    "DEFAULT_EXERCISE",
     "BoardCheck",
     "CaptureCheck",
     "Pipeline",
@@ -24,5 +25,6 @@ __all__ = [
     "Recorder",
     "capture_metadata",
     "check_capture",
+    "session_exercise",
     "table_digest",
 ]

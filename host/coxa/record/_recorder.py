@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import coxa
-from coxa.analysis import Rep
+from coxa.analysis import ExerciseId, Finding, FindingRules, Rep
 from coxa.capture import CaptureWriter
 from coxa.fusion import FusionParams
-from coxa.record._pipeline import Pipeline
+from coxa.record._pipeline import Pipeline, session_exercise
 from coxa.sources import BoardHealth, ReceivedFrame, Source, StoppableSource, fused_segments
 from coxa.store import Catalog
 
@@ -67,11 +67,14 @@ class Progress:
         Records received (and captured).
     reps : list of Rep
         Reps completed by this update.
+    findings : list of Finding
+        The findings of those reps, in rep order.
     """
 
     t_s: float
     records: int
     reps: list[Rep]
+    findings: list[Finding] = field(default_factory=list[Finding])
 
 
 @dataclass(frozen=True)
@@ -119,12 +122,24 @@ def capture_metadata(
     return out | dict(extra or {})
 
 
+@runtime_checkable
+class _WithMetadata(Protocol):
+    """A source that carries a capture's header metadata (a replay), once entered."""
+
+    metadata: dict[str, Any]
+
+
 class Recorder:
     """Consume a source: capture every record, then feed the pipeline.
 
     Each :class:`~coxa.sources.Arrival`'s record is appended to the capture before its frames
     go anywhere else; the capture syncs at least every ``flush_interval_s``. The frames are fed
     to the pipeline in batches of ``update_every_ms`` of host receive time.
+
+    The pipeline counts the reps of the session's exercise: the ``exercise`` of ``metadata``,
+    or else that of the source's own metadata (a replay's capture header), resolved by
+    :func:`~coxa.record.session_exercise` (no name: squats; a name the rep analysis does not
+    know, such as a clinical test: no rep counting). A replay thus counts as the live run did.
 
     Parameters
     ----------
@@ -133,6 +148,8 @@ class Recorder:
         The capture file to create (never overwritten); None: no capture (``coxa live``).
     metadata : mapping, optional
         Extra capture metadata (athlete, exercise, ...).
+    rules : coxa.analysis.FindingRules, optional
+        Rules applied to every rep (the athlete's capacity in them); None: no findings.
     params : RecordParams, optional
     catalog : coxa.store.Catalog, optional
         Where the capture is registered (its status, size and losses at the end).
@@ -145,6 +162,10 @@ class Recorder:
     ----------
     pipeline : Pipeline or None
         The processing chain, once the source is open.
+    exercise : str or None
+        The rep counter's exercise, once the source is open (None: no rep counting).
+    exercise_note : str
+        Why the exercise was chosen when the session did not name a known one (else empty).
     writer : coxa.capture.CaptureWriter or None
         The capture being written (its ``synced_records`` say what survives a crash).
     """
@@ -159,6 +180,7 @@ class Recorder:
         catalog: Catalog | None = None,
         rig_name: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        rules: FindingRules | None = None,
     ) -> None:
         self.source = source
         self.capture = Path(capture) if capture is not None else None
@@ -167,7 +189,10 @@ class Recorder:
         self.catalog = catalog
         self.rig_name = rig_name
         self.on_progress = on_progress
+        self.rules = rules
         self.pipeline: Pipeline | None = None
+        self.exercise: ExerciseId | None = None
+        self.exercise_note = ""
         self.writer: CaptureWriter | None = None
         self._stop_requested = False
         self._first_record_wall_s: float | None = None
@@ -194,7 +219,7 @@ class Recorder:
                 if self.params.duration_s is not None:
                     watchdog = asyncio.create_task(self._stop_when_silent(self.params.duration_s))
                 segments = dict(self.source.segments_by_board)
-                pipeline = self.pipeline = Pipeline(segments, self.params.fusion)
+                pipeline = self.pipeline = self._pipeline(segments)
                 if self.capture is not None:
                     header = capture_metadata(segments, self.metadata)
                     writer = self.writer = CaptureWriter(
@@ -238,7 +263,8 @@ class Recorder:
                 self._update(pipeline, pending, (t_last - (t_first or 0)) / 1e9, records)
                 reps = pipeline.finish()
                 if self.on_progress is not None:
-                    self.on_progress(Progress((t_last - (t_first or 0)) / 1e9, records, reps))
+                    t_s = (t_last - (t_first or 0)) / 1e9
+                    self.on_progress(Progress(t_s, records, reps, _findings(pipeline, reps)))
                 health = dict(self.source.health())
             interrupted = False
         finally:
@@ -267,6 +293,17 @@ class Recorder:
             wall_s=time.monotonic() - started,
         )
 
+    def _pipeline(self, segments: Mapping[int, str]) -> Pipeline:
+        """The pipeline of the session's exercise (the source is open: a replay's header is
+        read)."""
+        name = self.metadata.get("exercise")
+        if name is None and isinstance(self.source, _WithMetadata):
+            name = self.source.metadata.get("exercise")
+        self.exercise, self.exercise_note = session_exercise(name)
+        if self.exercise_note:
+            _LOG.info("%s", self.exercise_note)
+        return Pipeline(segments, self.params.fusion, self.exercise, self.rules)
+
     async def _stop_when_silent(self, duration_s: float) -> None:
         """Stop the session once ``duration_s + silence_grace_s`` of wall time passed since
         the first record (or since now, while none came)."""
@@ -290,7 +327,11 @@ class Recorder:
     ) -> None:
         reps = pipeline.update(frames)
         if self.on_progress is not None:
-            self.on_progress(Progress(t_s, records, reps))
+            self.on_progress(Progress(t_s, records, reps, _findings(pipeline, reps)))
+
+
+def _findings(pipeline: Pipeline, reps: list[Rep]) -> list[Finding]:
+    return [f for rep in reps for f in pipeline.findings.get(rep.index, [])]
 
 
 def _lost(health: Mapping[int, BoardHealth]) -> int:
