@@ -241,24 +241,12 @@ def _rest_mean(quat_wxyz: FloatArray, rest: slice) -> FloatArray:
     return quat_normalize((window * signs[:, None]).mean(axis=0))
 
 
-def _segment_quat(long_axis: FloatArray, ml_axis: FloatArray, keep_ml: bool) -> FloatArray:
-    """``quat_segment_sensor_wxyz`` from the segment's Y and Z axes in the sensor frame.
-
-    The two axes are made orthogonal by keeping one of them: the medio-lateral axis when it is
-    the knee's hinge axis (``keep_ml``: the segment frame then holds the true hinge, and the
-    long axis is gravity at the rest projected perpendicular to it, so a stance with the feet
-    apart tilts no segment frame about its long axis), else the long axis (gravity at the rest).
-    """
-    if keep_ml:
-        z = ml_axis / np.linalg.norm(ml_axis)
-        y = long_axis - (long_axis @ z) * z
-        y /= np.linalg.norm(y)
-    else:
-        y = long_axis
-        z = ml_axis - (ml_axis @ long_axis) * long_axis
-        z /= np.linalg.norm(z)
-    x = np.cross(y, z)
-    sensor_from_segment = np.column_stack([x, y, z])
+def _segment_quat(long_axis: FloatArray, ml_axis: FloatArray) -> FloatArray:
+    """``quat_segment_sensor_wxyz`` from the segment's Y and Z axes in the sensor frame."""
+    z = ml_axis - (ml_axis @ long_axis) * long_axis
+    z /= np.linalg.norm(z)
+    x = np.cross(long_axis, z)
+    sensor_from_segment = np.column_stack([x, long_axis, z])
     return quat_conjugate(quat_from_matrix(sensor_from_segment))
 
 
@@ -343,9 +331,7 @@ def calibrate(
     boards: dict[int, SegmentCalibration] = {}
     for board_id, data in inputs.items():
         fit = fits[board_id]
-        mount = _segment_quat(
-            long_axis[board_id], fit.axis_sensor, keep_ml=methods[board_id] == "knee hinge"
-        )
+        mount = _segment_quat(long_axis[board_id], fit.axis_sensor)
         q_world_segment = quat_multiply(rest_quat[board_id], quat_conjugate(mount))
         x_world = quat_rotate(q_world_segment, np.array([1.0, 0.0, 0.0]))
         boards[board_id] = SegmentCalibration(
@@ -398,11 +384,10 @@ def reuse_calibration(
         old = previous.boards[board_id]
         rest_quat = _rest_mean(data.quat_wxyz, rest)
         # The new rest is the neutral pose: the long axis from its gravity, the medio-lateral
-        # axis kept from the earlier functional calibration (made orthogonal as there).
+        # axis kept from the earlier functional calibration.
         mount = _segment_quat(
             quat_rotate(quat_conjugate(rest_quat), _Z),
             quat_rotate(quat_conjugate(old.quat_segment_sensor_wxyz), _Z),
-            keep_ml=old.method == "knee hinge",
         )
         q_world_segment = quat_multiply(rest_quat, quat_conjugate(mount))
         x_world = quat_rotate(q_world_segment, np.array([1.0, 0.0, 0.0]))
