@@ -25,18 +25,34 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from coxa.body import SegmentName
 from coxa.geometry import GRAVITY_M_S2, FloatArray, Side, quat_to_rotvec
 from coxa.sim import _columns as cols
 from coxa.sim._clock import ClockParams, Int64Array, sample_times
 from coxa.sim._columns import QuatCols, VecCols
-from coxa.sim._motion import Motion, TruthColumns
+from coxa.sim._motion import TruthColumns
 from coxa.sim._mounting import SensorMount, default_mounts
 from coxa.sim._softtissue import STA_AXIS_IN_FEMUR, soft_tissue_angle
+
+
+class MotionTruth(Protocol):
+    """What the IMU synthesis reads of a ground-truth motion (:class:`coxa.sim.Motion`, a
+    composite :class:`coxa.sim.SessionMotion`)."""
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the motion, seconds."""
+        ...
+
+    def evaluate_columns(self, t_s: ArrayLike) -> TruthColumns:
+        """The truth at times ``t_s`` (seconds) as component columns."""
+        ...
+
 
 _log = logging.getLogger(__name__)
 
@@ -259,7 +275,7 @@ def _sensor_pose(truth: TruthColumns, mount: SensorMount) -> tuple[VecCols, Quat
 
 
 def _soft_tissue_quat_wxyz(
-    motion: Motion, mount: SensorMount, params: ImuParams, truth: TruthColumns
+    motion: MotionTruth, mount: SensorMount, params: ImuParams, truth: TruthColumns
 ) -> QuatCols:
     """Artefact rotation of the sensor relative to the femur at the truth's times."""
     side: Side = "r" if mount.segment.endswith("_r") else "l"
@@ -290,7 +306,7 @@ def _soft_tissue_quat_wxyz(
 
 
 def synthesize_imu(
-    motion: Motion,
+    motion: MotionTruth,
     mount: SensorMount,
     params: ImuParams,
     *,
@@ -302,7 +318,7 @@ def synthesize_imu(
 
     Parameters
     ----------
-    motion : Motion
+    motion : MotionTruth
         The ground-truth motion.
     mount : SensorMount
         Segment, mounting rotation and position of the sensor.
@@ -394,7 +410,7 @@ def synthesize_imu(
 
 
 def synthesize_rig(
-    motion: Motion,
+    motion: MotionTruth,
     params: ImuParams | Mapping[SegmentName, ImuParams],
     *,
     seed: int,
@@ -409,7 +425,7 @@ def synthesize_rig(
 
     Parameters
     ----------
-    motion : Motion
+    motion : MotionTruth
         The ground-truth motion.
     params : ImuParams or mapping of segment name to ImuParams
         One model for every board, or one per segment (e.g. different clock drifts).

@@ -15,7 +15,7 @@ from coxa.body import (
     SegmentName,
 )
 from coxa.sim._board import BoardOutput, BoardSpec, packetize, run_board
-from coxa.sim._imu import ImuParams, ImuRecording, synthesize_imu
+from coxa.sim._imu import ImuParams, ImuRecording, MotionTruth, synthesize_imu
 from coxa.sim._motion import Motion, MotionParams, RepTruth
 from coxa.sim._mounting import SensorMount, default_mount, random_mount
 from coxa.sim._radio import RadioParams, transmit
@@ -155,9 +155,23 @@ def _mount(segment: SegmentName, params: RigParams) -> SensorMount:
     )
 
 
-def simulate_rig(params: RigParams) -> RigRecording:
-    """Run a simulated session end to end, deterministically from ``params.seed``."""
-    motion = Motion(params.motion)
+@dataclass(frozen=True, eq=False)
+class BoardStreams:
+    """What the boards of a rig produced while a motion was performed (the board fields of
+    :class:`RigRecording`, with the same meanings)."""
+
+    boards: dict[int, BoardSpec]
+    segments_by_board: dict[int, SegmentName]
+    imu: dict[int, ImuRecording]
+    outputs: dict[int, BoardOutput]
+    packets: list[RigPacket]
+    lost_packets: int
+
+
+def record_boards(motion: MotionTruth, params: RigParams) -> BoardStreams:
+    """The boards of ``params`` strapped on an athlete performing ``motion`` (``params.motion``
+    is not read): board ids, clock offsets, IMU, firmware frames and radio, deterministically
+    from ``params.seed``, every notification in host receive order."""
     root = np.random.SeedSequence(params.seed)
     ids_seed, *board_seeds = root.spawn(1 + len(params.segments))
     id_rng = np.random.default_rng(ids_seed)
@@ -212,14 +226,21 @@ def simulate_rig(params: RigParams) -> RigRecording:
         RigPacket(t_rx_us, board_id, rx_packets[i])
         for t_rx_us, board_id, i in zip(times, board_of, indices, strict=True)
     ]
+    return BoardStreams(boards, segments, imu, outputs, packets_out, lost)
+
+
+def simulate_rig(params: RigParams) -> RigRecording:
+    """Run a simulated session end to end, deterministically from ``params.seed``."""
+    motion = Motion(params.motion)
+    streams = record_boards(motion, params)
     return RigRecording(
         params=params,
         motion=motion,
         truth=motion.rep_truth,
-        boards=boards,
-        segments_by_board=segments,
-        imu=imu,
-        outputs=outputs,
-        packets=packets_out,
-        lost_packets=lost,
+        boards=streams.boards,
+        segments_by_board=streams.segments_by_board,
+        imu=streams.imu,
+        outputs=streams.outputs,
+        packets=streams.packets,
+        lost_packets=streams.lost_packets,
     )

@@ -22,18 +22,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from coxa.body import (
-    NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ,
-    SEGMENT_OF_PLACEMENT,
-    SEGMENTS,
-    BoardPlacementName,
-    SegmentName,
-)
+from coxa.body import SEGMENTS, SegmentName
 from coxa.geometry import (
     FloatArray,
     Side,
@@ -42,22 +35,17 @@ from coxa.geometry import (
     quat_to_rotvec,
 )
 from coxa.sim import _columns as cols
-from coxa.sim._board import BoardOutput, BoardSpec, packetize, run_board
+from coxa.sim._board import BoardOutput, BoardSpec
 from coxa.sim._columns import QuatCols, VecCols
-from coxa.sim._imu import ImuRecording, synthesize_imu
+from coxa.sim._imu import ImuRecording
 from coxa.sim._motion import Motion, MotionParams, MotionState, RepTruth, TruthColumns
-from coxa.sim._mounting import SensorMount, default_mount, random_mount
 from coxa.sim._profiles import minimum_jerk
-from coxa.sim._radio import transmit
-from coxa.sim._rig import RigPacket, RigParams
+from coxa.sim._rig import RigPacket, RigParams, record_boards
 from coxa.sim._skeleton import leg_links_m
 
 _log = logging.getLogger(__name__)
 
 _SIDES: tuple[Side, ...] = ("r", "l")
-_PLACEMENT_OF_SEGMENT: dict[SegmentName, BoardPlacementName] = {
-    segment: placement for placement, segment in SEGMENT_OF_PLACEMENT.items()
-}
 
 
 @dataclass(frozen=True)
@@ -358,19 +346,6 @@ class SessionRecording:
         return self.motion.duration_s
 
 
-def _mount(segment: SegmentName, params: RigParams) -> SensorMount:
-    """The strap of one segment as :func:`coxa.sim.simulate_rig` straps it."""
-    if params.mount_seed is not None:
-        return random_mount(segment, seed=params.mount_seed, max_angle_deg=params.mount_max_deg)
-    realistic = default_mount(segment)
-    if params.mounting == "realistic":
-        return realistic
-    q = NOMINAL_QUAT_SEGMENT_SENSOR_WXYZ[segment]
-    return replace(
-        realistic, quat_segment_sensor_wxyz=(float(q[0]), float(q[1]), float(q[2]), float(q[3]))
-    )
-
-
 def simulate_session(session: SessionParams, rig: RigParams) -> SessionRecording:
     """Run a composite session end to end through the boards of a rig, deterministically
     from ``rig.seed``: the same board ids, clock offsets, IMU error draws and radio draws as
@@ -388,64 +363,15 @@ def simulate_session(session: SessionParams, rig: RigParams) -> SessionRecording
     SessionRecording
     """
     motion = SessionMotion(session)
-    # The IMU synthesis reads only ``duration_s`` and ``evaluate_columns`` of its motion,
-    # which a session provides with the same meaning.
-    as_motion = cast(Motion, motion)
-    root = np.random.SeedSequence(rig.seed)
-    ids_seed, *board_seeds = root.spawn(1 + len(rig.segments))
-    id_rng = np.random.default_rng(ids_seed)
-    board_ids = [int(b) for b in id_rng.choice(1 << 16, size=len(rig.segments), replace=False)]
-    boards: dict[int, BoardSpec] = {}
-    segments: dict[int, SegmentName] = {}
-    imu: dict[int, ImuRecording] = {}
-    outputs: dict[int, BoardOutput] = {}
-    rx: list[tuple[int, int, bytes]] = []
-    lost = 0
-    for segment, board_id, board_seed in zip(rig.segments, board_ids, board_seeds, strict=True):
-        imu_seed, clock_seed, radio_seed = board_seed.spawn(3)
-        clock_rng = np.random.default_rng(clock_seed)
-        clock = replace(rig.imu.clock, offset_us=int(clock_rng.integers(0, 1 << 32)))
-        recording = synthesize_imu(
-            as_motion, _mount(segment, rig), replace(rig.imu, clock=clock), seed=imu_seed
-        )
-        spec = BoardSpec(
-            board_id=board_id,
-            placement=_PLACEMENT_OF_SEGMENT[segment],
-            seq_start=int(clock_rng.integers(0, 1 << 32)),
-        )
-        output = run_board(
-            spec,
-            recording.t_s,
-            recording.t_us,
-            round(1e6 / rig.imu.rate_hz),
-            recording.gyr_rad_s,
-            recording.acc_m_s2,
-            np.asarray(recording.gyr_clipped.any(axis=1), dtype=np.bool_),
-            np.asarray(recording.acc_clipped.any(axis=1), dtype=np.bool_),
-        )
-        packets, t_queued = packetize(output.frames, output.t_queued_s, rig.radio.att_mtu)
-        t_arrival_s, delivered = transmit(t_queued, rig.radio, np.random.default_rng(radio_seed))
-        lost += int(np.count_nonzero(~delivered))
-        t_rx_us = np.rint(t_arrival_s * 1e6).astype(np.int64) + rig.host_epoch_us
-        rx += [
-            (int(t), board_id, p)
-            for t, p, ok in zip(t_rx_us.tolist(), packets, delivered.tolist(), strict=True)
-            if ok
-        ]
-        boards[board_id] = spec
-        segments[board_id] = segment
-        imu[board_id] = recording
-        outputs[board_id] = output
-    # Host receive order; equal times keep the order of the boards (a stable sort).
-    rx.sort(key=lambda item: item[0])
+    streams = record_boards(motion, rig)
     return SessionRecording(
         params=rig,
         session=session,
         motion=motion,
-        boards=boards,
-        segments_by_board=segments,
-        imu=imu,
-        outputs=outputs,
-        packets=[RigPacket(t, b, p) for t, b, p in rx],
-        lost_packets=lost,
+        boards=streams.boards,
+        segments_by_board=streams.segments_by_board,
+        imu=streams.imu,
+        outputs=streams.outputs,
+        packets=streams.packets,
+        lost_packets=streams.lost_packets,
     )
