@@ -184,6 +184,21 @@ def test_a_gap_over_the_top_between_two_shallow_reps_loses_no_rep() -> None:
     assert len(reps) == 2
 
 
+def test_a_squat_leg_lost_over_the_top_does_not_merge_two_reps() -> None:
+    # The left leg's rows are lost from the first rep's way up (below 30 deg) to the second
+    # rep's way down (above 30 deg): the right leg carries the drive over the top.
+    block, spans = _session([90.0, 90.0], [5.0, 5.0])
+    knee = block.angles_deg["knee_angle_l"]
+    first_end = int(spans[0][1] * RATE_HZ)
+    peak = int(np.argmax(knee[:first_end]))
+    lost_from = peak + int(np.argmax(knee[peak:] < 30.0))
+    second = int(spans[1][0] * RATE_HZ)
+    lost_to = second + int(np.argmax(knee[second:] > 30.0))
+    for name in ("knee_angle_l", "hip_flexion_l"):
+        block.angles_deg[name][lost_from:lost_to] = np.nan
+    assert len(segment_reps(block, "squat")) == 2
+
+
 def test_hip_dominant_hinge_counts_and_reads_the_bottom_on_hip_flexion() -> None:
     block, _ = _session([25.0, 25.0], [8.0, 12.0])
     for side, scale in (("r", 3.0), ("l", 1.0)):

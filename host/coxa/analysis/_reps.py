@@ -101,8 +101,11 @@ def _drive(block: AngleTable, params: RepParams) -> FloatArray:
         if right is None:
             return missing if left is None else -left
         return right if left is None else right - left
-    # NaN in any present column makes the row's drive NaN: a leg lost for a moment must not
-    # hand the drive to the other leg (which would look like the end of a rep).
+    # Unilateral work follows the deeper leg: NaN in any present column makes the row's drive
+    # NaN, since a leg lost for a moment must not hand the drive to the other leg (which would
+    # look like the end of a rep). A bilateral squat follows the shallower leg, and both legs
+    # move alike: a leg lost for a moment hands the drive to the other one, so a radio gap at
+    # the top between two reps does not merge them.
     depths: list[FloatArray] = []
     for side in _SIDES:
         flexion = angles.get(f"hip_flexion_{side}")
@@ -112,7 +115,7 @@ def _drive(block: AngleTable, params: RepParams) -> FloatArray:
         depths.append(flexion if knee is None else np.maximum(knee, flexion))
     if not depths:
         return missing
-    combine = np.minimum if params.legs == "both" else np.maximum
+    combine = np.fmin if params.legs == "both" else np.maximum
     drive = depths[0]
     for depth in depths[1:]:
         drive = combine(drive, depth)
