@@ -111,7 +111,7 @@ def test_bursty_loss_at_mtu_23_is_recovered() -> None:
             # runs two test processes on two cores) an answer can take longer than FAST's
             # 0.3 s retry, and four unanswered requests declare the samples lost.
             patient = replace(FAST, backfill_retry_s=1.0)
-            return await run_session(radio, rig_of([board]), patient, settle_s=3.0)
+            return await run_session(radio, rig_of([board]), patient, settle_s=6.0)
 
     outcome = asyncio.run(main())
     (board,) = outcome.boards.values()
