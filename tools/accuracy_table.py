@@ -333,7 +333,8 @@ class Recording:
         }
 
 
-def _frames(params: RigParams) -> tuple[RigRecording, list[ReceivedFrame]]:
+def simulate_frames(params: RigParams) -> tuple[RigRecording, list[ReceivedFrame]]:
+    """Simulate a rig and decode its packets into frames as the host does."""
     rig = simulate_rig(params)
     links = {board_id: LinkDecoder(board_id) for board_id in rig.boards}
     frames = [
@@ -363,7 +364,7 @@ def calibration_mounts(session: Session) -> Calibration:
         hip_ir_bottom_deg=None,
         hip_ir_other_bottom_deg=None,
     )
-    rig, frames = _frames(replace(params, motion=motion))
+    rig, frames = simulate_frames(replace(params, motion=motion))
     core = FusionCore(dict(rig.segments_by_board), FusionParams.offline())
     core.update_frames(frames)
     core.finish()
@@ -374,7 +375,7 @@ def calibration_mounts(session: Session) -> Calibration:
 def simulate(session: Session) -> Recording:
     """Simulate a session (and its calibration recording when it needs one) and decode its
     packets into frames."""
-    rig, frames = _frames(session.rig_params())
+    rig, frames = simulate_frames(session.rig_params())
     mounts = calibration_mounts(session) if session.exercise in CALIBRATE_FIRST else None
     return Recording(
         session, rig.motion, rig.params.host_epoch_us, dict(rig.segments_by_board), frames, mounts
@@ -388,7 +389,7 @@ def fusion_params(run: Run) -> FusionParams:
     return FusionParams.offline(heading=HeadingParams.disabled())
 
 
-class _HeadingDrift:
+class HeadingDrift:
     """Turns each board's orientation about the vertical at a constant rate from its first
     sample on (and adds that rate to its gyroscope), as a 6D filter reports a vertical gyro bias
     it has not removed."""
@@ -421,7 +422,7 @@ def fuse(recording: Recording, run: Run, chunk_frames: Sequence[int] = (256,)) -
         raise ValueError("chunk sizes must be >= 1")
     core = FusionCore(recording.segments_by_board, fusion_params(run), recording.mounts)
     unpacker = FrameUnpacker()
-    drift = _HeadingDrift(recording.drift_rad_s()) if run.endswith("+drift") else None
+    drift = HeadingDrift(recording.drift_rad_s()) if run.endswith("+drift") else None
     tables: list[AngleTable] = []
     start, k = 0, 0
     while start < len(recording.frames):

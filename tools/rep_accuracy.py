@@ -54,7 +54,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import importlib.util
 import itertools
 import logging
 import math
@@ -65,7 +65,9 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -79,16 +81,11 @@ from coxa.fusion import (
     FrameUnpacker,
     FusionCore,
     FusionParams,
-    SampleBlock,
     joint_angles_deg,
 )
 from coxa.geometry import (
     FloatArray,
     Side,
-    quat_conjugate,
-    quat_from_axis_angle,
-    quat_multiply,
-    quat_rotate,
 )
 from coxa.sim import (
     EXERCISES,
@@ -100,9 +97,27 @@ from coxa.sim import (
     RadioParams,
     RigParams,
     RigRecording,
-    simulate_rig,
 )
-from coxa.sources import LinkDecoder, ReceivedFrame
+from coxa.sources import ReceivedFrame
+
+
+def _load_accuracy_table() -> ModuleType:
+    """tools/accuracy_table.py, whose session model this tool shares (tools are scripts, not a
+    package)."""
+    spec = importlib.util.spec_from_file_location(
+        "accuracy_table", Path(__file__).with_name("accuracy_table.py")
+    )
+    if spec is None or spec.loader is None:
+        raise ImportError("tools/accuracy_table.py not found next to tools/rep_accuracy.py")
+    module = sys.modules.get(spec.name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # its dataclasses resolve their module while built
+        spec.loader.exec_module(module)
+    return module
+
+
+_TABLE = _load_accuracy_table()
 
 Case = Literal["clean", "noisy", "noisy+drift"]
 CASES: tuple[Case, ...] = get_args(Case)
@@ -134,22 +149,16 @@ DESCENT_RANGE_S = (1.2, 2.5)
 BOTTOM_PAUSE_RANGE_S = (0.2, 0.8)
 ASCENT_RANGE_S = (1.0, 2.0)
 TOP_PAUSE_RANGE_S = (0.5, 1.5)
-#: Noisy case bounds (as tools/accuracy_table.py).
-GYR_BIAS_MAX_DEG_S = 0.5
-DRIFT_MAX_PPM = 100.0
-LOSS_MAX = 0.1
-HEADING_DRIFT_RANGE_DEG_S = (0.1, 0.5)
-HEADING_DRIFT_SIGN: dict[SegmentName, float] = {
-    "pelvis": 1.0,
-    "femur_r": -1.0,
-    "femur_l": -1.0,
-    "tibia_r": 1.0,
-    "tibia_l": 1.0,
-}
-MOUNT_MAX_DEG = 30.0
+#: Noisy case bounds and the injected heading drift: those of tools/accuracy_table.py.
+GYR_BIAS_MAX_DEG_S: float = _TABLE.GYR_BIAS_MAX_DEG_S
+DRIFT_MAX_PPM: float = _TABLE.DRIFT_MAX_PPM
+LOSS_MAX: float = _TABLE.LOSS_MAX
+HEADING_DRIFT_RANGE_DEG_S: tuple[float, float] = _TABLE.HEADING_DRIFT_RANGE_DEG_S
+HEADING_DRIFT_SIGN: dict[SegmentName, float] = _TABLE.HEADING_DRIFT_SIGN
+MOUNT_MAX_DEG: float = _TABLE.MOUNT_MAX_DEG
 #: Exercises calibrated on a separate squat recording (a knee stays almost straight).
 CALIBRATE_FIRST: tuple[str, ...] = ("step_up", "crossover_step_up", "hinge")
-CALIBRATION_SQUATS = 5
+CALIBRATION_SQUATS: int = _TABLE.CALIBRATION_SQUATS
 #: Exercises whose sessions the fusion core cannot calibrate yet: a 90/90 session starts seated
 #: on the floor, and the core takes its first rest for the standing neutral pose (every fused
 #: angle reads 0 there). Their rows are the true angles with noise (:func:`truth_table`), so
@@ -161,7 +170,6 @@ TRUTH_OFFSET_MAX_DEG = 1.0
 TRUTH_STEP_S = 0.01
 #: Live feeding step, microseconds (as ``coxa demo``).
 TICK_US = 50_000
-_UP = np.array([0.0, 0.0, 1.0])
 _SIDES: tuple[Side, ...] = ("r", "l")
 
 
@@ -309,20 +317,9 @@ class Recording:
         return self.rig.params.host_epoch_us + np.asarray(t_s) * 1e6
 
 
-def _frames(params: RigParams) -> tuple[RigRecording, list[ReceivedFrame]]:
-    rig = simulate_rig(params)
-    links = {board_id: LinkDecoder(board_id) for board_id in rig.boards}
-    frames = [
-        frame
-        for packet in rig.packets
-        if (frame := links[packet.board_id].push(packet.t_rx_us, packet.packet)) is not None
-    ]
-    return rig, frames
-
-
 def _calibration_mounts(params: RigParams) -> Calibration:
     motion = MotionParams(exercise="squat", reps=CALIBRATION_SQUATS, seed=params.motion.seed)
-    rig, frames = _frames(replace(params, motion=motion))
+    rig, frames = _TABLE.simulate_frames(replace(params, motion=motion))
     core = FusionCore(dict(rig.segments_by_board), FusionParams.offline())
     core.update_frames(frames)
     core.finish()
@@ -333,34 +330,22 @@ def _calibration_mounts(params: RigParams) -> Calibration:
 def simulate(rep_set: RepSet) -> Recording:
     """Simulate a set (and its calibration recording when it needs one)."""
     params = rep_set.rig_params()
-    rig, frames = _frames(params)
+    rig, frames = _TABLE.simulate_frames(params)
     mounts = _calibration_mounts(params) if rep_set.exercise in CALIBRATE_FIRST else None
     return Recording(rep_set, rig, frames, mounts)
 
 
-class _HeadingDrift:
-    """Turns each board's orientation about the vertical at a constant rate (and adds the rate
-    to its gyroscope), as a 6D filter reports a vertical gyro bias it has not removed."""
-
-    def __init__(self, recording: Recording) -> None:
-        rates = dict(
-            zip(recording.rep_set.segments, recording.rep_set.heading_drift_deg_s, strict=True)
-        )
-        self._rate = {
+def _heading_drift(recording: Recording) -> Any:
+    """The injected heading drift of a noisy+drift set (tools/accuracy_table.py's model)."""
+    rates = dict(
+        zip(recording.rep_set.segments, recording.rep_set.heading_drift_deg_s, strict=True)
+    )
+    return _TABLE.HeadingDrift(
+        {
             board: math.radians(HEADING_DRIFT_SIGN[segment] * rates[segment])
             for board, segment in recording.rig.segments_by_board.items()
         }
-        self._t0_us: dict[int, int] = {}
-
-    def apply(self, block: SampleBlock) -> SampleBlock:
-        rate = self._rate[block.board_id]
-        t0 = self._t0_us.setdefault(block.board_id, int(block.t_device_us[0]))
-        angle = rate * (block.t_device_us - t0) * 1e-6
-        quat = quat_multiply(quat_from_axis_angle(_UP, angle), block.quat_wxyz)
-        gyr = block.gyr_rad_s
-        if gyr is not None:
-            gyr = gyr + quat_rotate(quat_conjugate(quat), np.outer(np.full(angle.size, rate), _UP))
-        return dataclasses.replace(block, quat_wxyz=quat, gyr_rad_s=gyr)
+    )
 
 
 def _fuse_blocks(
@@ -370,7 +355,7 @@ def _fuse_blocks(
     one, ``len(frame_groups)``, is the core's finish)."""
     core = FusionCore(dict(recording.rig.segments_by_board), params, recording.mounts)
     unpacker = FrameUnpacker()
-    drift = _HeadingDrift(recording) if recording.rep_set.case == "noisy+drift" else None
+    drift = _heading_drift(recording) if recording.rep_set.case == "noisy+drift" else None
     out: list[tuple[int, AngleTable]] = []
     for k, group in enumerate(frame_groups):
         blocks = unpacker.unpack(group)
