@@ -99,6 +99,18 @@ def test_axis_and_heading_found_for_any_mount_and_heading(
         quat_conjugate(m_shank), quat_rotate(quat_conjugate(shank[0]), quat_rotate(thigh[0], _Z))
     )
     assert angle_deg(fit.axis_shank_sensor, true_shank_z) < 0.5
+    # As the flexed knee turns about it, the axis lies turned by the screw-home rotation in the
+    # tibia (its frame at the rest is the femur's).
+    flexed_shank_z = quat_rotate(
+        quat_conjugate(m_shank),
+        quat_rotate(
+            quat_conjugate(shank[0]),
+            quat_rotate(
+                thigh[0], quat_rotate(quat_from_axis_angle(_Y, -np.radians(screw_home_deg)), _Z)
+            ),
+        ),
+    )
+    assert angle_deg(fit.axis_shank_flexed_sensor, flexed_shank_z) < 0.5
     heading_error = np.angle(np.exp(1j * (fit.heading_rad - (heading_thigh - heading_shank))))
     assert abs(np.degrees(heading_error)) < 0.5
     np.testing.assert_allclose(fit.knee_rad, knee, atol=np.radians(screw_home_deg / 2.0 + 0.5))

@@ -68,6 +68,14 @@ def test_the_transition_is_smooth_and_still_at_both_ends() -> None:
     assert state.knee_angles_r_deg[-1, 0] == pytest.approx(90.0, abs=1e-6)
     knee = state.knee_angles_r_deg[inside, 0]
     assert np.all(np.diff(knee) >= -1e-9)  # bends monotonically, never overextends
+    # The knee's axial rotation follows its flexion by the screw-home law, as within a
+    # segment (a knee that turned about the tibia beyond the screw-home range would not be
+    # the hinge the calibration and the heading correction rely on).
+    flexion = state.knee_angles_r_deg[inside, 0]
+    expected = SQUAT.screw_home_deg * np.clip(flexion / SQUAT.screw_home_range_deg, 0.0, 1.0)
+    beyond = flexion >= SQUAT.screw_home_range_deg
+    assert np.any(beyond)
+    np.testing.assert_allclose(state.knee_angles_r_deg[inside, 2][beyond], expected[beyond])
     # Rigid skeleton: the thigh keeps its length through the transition.
     thigh = np.linalg.norm(state.position_knee_r_m - state.position_hip_r_m, axis=1)
     assert np.ptp(thigh) < 1e-9

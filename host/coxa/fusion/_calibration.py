@@ -19,11 +19,13 @@ Quality figures are reported per segment, and calibration is refused with a
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from coxa.body import SegmentName
 from coxa.fusion._axes import (
@@ -46,6 +48,11 @@ from coxa.geometry import (
 
 _LOG = logging.getLogger(__name__)
 _Z = np.array([0.0, 0.0, 1.0])
+#: The pelvis's own axis is fitted on the rows where it is within this of upright, degrees
+#: [assumption: squats tilt it up to about 30 deg, hinges further; lying down (90 deg) and the
+#: move into it are not the calibration movement, and lying with the hips flexed would turn
+#: the sign rule (hip flexion mostly positive) around].
+_UPRIGHT_DEG = 60.0
 AxisMethod = Literal["knee hinge", "own axis", "body lean"]
 
 
@@ -175,6 +182,12 @@ class SegmentCalibration:
         dominant rotation axis (:func:`coxa.fusion._axes.fit_segment_axis`; pelvis, or a thigh
         or shank without its partner), or, for the pelvis, the axis whose roll follows the
         thighs' common sideways lean (:func:`coxa.fusion._axes.fit_lean_axis`).
+    hinge_axis_segment : ndarray, shape (3,)
+        ``'knee hinge'``: the knee flexion axis in the segment frame as the flexed knee turns
+        about it, oriented as Z; the heading correction keeps the thigh's and the shank's in
+        line (:mod:`coxa.fusion._heading`). The femur's is its Z up to the fit's lean; the
+        tibia's is its Z turned by the screw-home rotation (the tibia's frame is the femur's at
+        the neutral standing pose, domain notes section 5). Others: ``(0, 0, 1)``.
     """
 
     segment: SegmentName
@@ -183,6 +196,7 @@ class SegmentCalibration:
     range_deg: float
     planarity: float
     method: AxisMethod
+    hinge_axis_segment: FloatArray = field(default_factory=lambda: _Z.copy())
 
 
 @dataclass(frozen=True)
@@ -294,6 +308,7 @@ def calibrate(
     by_segment = {i.segment: b for b, i in inputs.items()}
     fits: dict[int, AxisFit] = {}
     methods: dict[int, AxisMethod] = {}
+    hinge_axes: dict[int, FloatArray] = {}
     for side in ("r", "l"):
         femur, tibia = by_segment.get(f"femur_{side}"), by_segment.get(f"tibia_{side}")
         if femur is not None and tibia is not None:
@@ -313,6 +328,8 @@ def calibrate(
                     moving[board_id], long_axis[board_id], axis, hinge.planarity
                 )
                 methods[board_id] = "knee hinge"
+            hinge_axes[femur] = hinge.axis_thigh_sensor
+            hinge_axes[tibia] = hinge.axis_shank_flexed_sensor
         elif femur is not None:
             fits[femur] = _own_thigh_axis(moving[femur], long_axis[femur], side, params)
             methods[femur] = "own axis"
@@ -334,6 +351,7 @@ def calibrate(
         mount = _segment_quat(long_axis[board_id], fit.axis_sensor)
         q_world_segment = quat_multiply(rest_quat[board_id], quat_conjugate(mount))
         x_world = quat_rotate(q_world_segment, np.array([1.0, 0.0, 0.0]))
+        hinge_axis = hinge_axes.get(board_id)
         boards[board_id] = SegmentCalibration(
             segment=data.segment,
             quat_segment_sensor_wxyz=mount,
@@ -341,6 +359,7 @@ def calibrate(
             range_deg=fit.range_deg,
             planarity=fit.planarity,
             method=methods[board_id],
+            hinge_axis_segment=_Z.copy() if hinge_axis is None else quat_rotate(mount, hinge_axis),
         )
     knee_rms = {
         side: _knee_axis_rms(inputs, boards, femur, tibia, movement)
@@ -391,10 +410,14 @@ def reuse_calibration(
         )
         q_world_segment = quat_multiply(rest_quat, quat_conjugate(mount))
         x_world = quat_rotate(q_world_segment, np.array([1.0, 0.0, 0.0]))
+        hinge_axis_sensor = quat_rotate(
+            quat_conjugate(old.quat_segment_sensor_wxyz), old.hinge_axis_segment
+        )
         boards[board_id] = replace(
             old,
             quat_segment_sensor_wxyz=mount,
             heading_rad=-float(np.arctan2(x_world[1], x_world[0])),
+            hinge_axis_segment=quat_rotate(mount, hinge_axis_sensor),
         )
     return Calibration(rest_t_us, boards, dict(previous.knee_axis_rms_deg))
 
@@ -467,8 +490,19 @@ def _pelvis_axis(
             if supported:
                 fit = axis_fit(quat_wxyz, long_axis, lean.axis_sensor, lean.partial_r)
                 return fit, "body lean"
-    own = fit_segment_axis(quat_wxyz, long_axis)
-    return _sign_pelvis(own, [fit.pitch_rad for _, _, fit in thighs]), "own axis"
+    upright = _upright_rows(quat_wxyz, long_axis)
+    own = fit_segment_axis(np.where(upright[:, None], quat_wxyz, np.nan), long_axis)
+    pitches = [np.where(upright, fit.pitch_rad, np.nan) for _, _, fit in thighs]
+    return _sign_pelvis(own, pitches), "own axis"
+
+
+def _upright_rows(quat_wxyz: FloatArray, long_axis: FloatArray) -> NDArray[np.bool_]:
+    """Rows where the segment's long axis is within :data:`_UPRIGHT_DEG` of the vertical,
+    ``(n,)`` bool (False where the board is missing)."""
+    ok = np.all(np.isfinite(quat_wxyz), axis=1)
+    cosine = np.full(quat_wxyz.shape[0], -1.0)
+    cosine[ok] = quat_rotate(quat_conjugate(quat_wxyz[ok]), _Z) @ long_axis
+    return cosine >= math.cos(math.radians(_UPRIGHT_DEG))
 
 
 def _lean_supported(lean: LeanFit, params: CalibrationParams) -> bool:

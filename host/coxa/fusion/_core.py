@@ -319,6 +319,7 @@ class FusionCore:
         self.calibration_error: CalibrationError | None = None
         self._heading: HeadingState | None = None
         self._mount_conj_stacked = np.zeros((0, 4))
+        self._hinge_axes = np.zeros((0, 3))
         self._step_us = 1e6 / self.params.output_rate_hz
         self._chunk_rows = max(1, round(self.params.chunk_ms * 1e3 / self._step_us))
         self._next_row: int | None = None
@@ -654,6 +655,9 @@ class FusionCore:
         self._heading = HeadingState.initial(
             np.array([calibration.boards[b].heading_rad for b in self._boards])
         )
+        self._hinge_axes = np.stack(
+            [calibration.boards[b].hinge_axis_segment for b in self._boards]
+        )
         self._next_row = math.ceil(calibration.rest_t_us[0] / self._step_us)
         # The headings are exact at the rest (its mean pose): the first spread starts there.
         self._last_anchor_us = 0.5 * (calibration.rest_t_us[0] + calibration.rest_t_us[1])
@@ -713,6 +717,7 @@ class FusionCore:
             quat,
             still,
             self._roles,
+            self._hinge_axes,
             self._step_us * 1e-6,
             self.params.heading,
             self._heading,

@@ -14,7 +14,12 @@ one (``q_world_segment = Rz(h_i) ⊗ q_board_world_segment``):
   the same way, so the shank's offset is pulled toward agreement with time constant ``tau``,
   weighted by how horizontal the axis is (observability: no correction when the axis is vertical,
   e.g. 90/90 sitting) and by the knee flexion (none near extension, where the screw-home rotation
-  would bias it).
+  turns the tibia about its own axis). Each segment's axis is the one the calibration's hinge fit
+  found as the flexed knee turns about it
+  (:attr:`coxa.fusion.SegmentCalibration.hinge_axis_segment`): in the tibia frame it lies turned
+  by the screw-home rotation (about 7 deg) from the frame's Z, which is the femur's Z at the
+  neutral standing pose; comparing the two Z axes instead would pull the shank's heading off by
+  that much whenever the knee is bent.
 
 The loop is sequential by nature, so it is compiled with numba; its whole state lives in
 :class:`HeadingState`, so splitting the input anywhere gives the same output.
@@ -129,6 +134,21 @@ def _azimuth_x(w: float, x: float, y: float, z: float) -> float:
     return math.atan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _horizontal(
+    w: float, x: float, y: float, z: float, c0: float, c1: float, c2: float
+) -> tuple[float, float]:
+    """World X and Y components of the segment-frame vector ``c`` turned by ``q``."""
+    return (
+        (1.0 - 2.0 * (y * y + z * z)) * c0
+        + 2.0 * (x * y - w * z) * c1
+        + 2.0 * (x * z + w * y) * c2,
+        2.0 * (x * y + w * z) * c0
+        + (1.0 - 2.0 * (x * x + z * z)) * c1
+        + 2.0 * (y * z - w * x) * c2,
+    )
+
+
 @numba.njit(cache=True, nogil=True)
 def _ramp(value: float, lo: float, hi: float) -> float:
     if value <= lo:
@@ -143,6 +163,7 @@ def _correct(
     quat: FloatArray,
     still: NDArray[np.bool_],
     roles: NDArray[np.int64],
+    hinge_axes: FloatArray,
     settings: FloatArray,
     heading: FloatArray,
     rate: FloatArray,
@@ -233,11 +254,14 @@ def _correct(
                 )
                 if not (np.isfinite(f0) and np.isfinite(t0)):
                     continue
-                # Knee axes (segment Z) and long axes (segment Y) in the common world.
-                zfx = 2.0 * (f1 * f3 + f0 * f2)
-                zfy = 2.0 * (f2 * f3 - f0 * f1)
-                ztx = 2.0 * (t1 * t3 + t0 * t2)
-                zty = 2.0 * (t2 * t3 - t0 * t1)
+                # Knee axes (each segment's hinge axis) and long axes (segment Y) in the
+                # common world.
+                zfx, zfy = _horizontal(
+                    f0, f1, f2, f3, hinge_axes[f, 0], hinge_axes[f, 1], hinge_axes[f, 2]
+                )
+                ztx, zty = _horizontal(
+                    t0, t1, t2, t3, hinge_axes[t, 0], hinge_axes[t, 1], hinge_axes[t, 2]
+                )
                 yf0 = 2.0 * (f1 * f2 - f0 * f3)
                 yf1 = 1.0 - 2.0 * (f1 * f1 + f3 * f3)
                 yf2 = 2.0 * (f2 * f3 + f0 * f1)
@@ -290,6 +314,7 @@ def correct_headings(
     quat_board_segment_wxyz: FloatArray,
     still: NDArray[np.bool_],
     roles: NDArray[np.int64],
+    hinge_axes: FloatArray,
     dt_s: float,
     params: HeadingParams,
     state: HeadingState,
@@ -307,6 +332,9 @@ def correct_headings(
         Whether each board is still.
     roles : ndarray of int64, shape (5,)
         Board columns of pelvis, femur_r, femur_l, tibia_r, tibia_l (-1 if absent).
+    hinge_axes : ndarray, shape (n_boards, 3)
+        Each board's knee flexion axis in its segment frame (the calibration's
+        ``hinge_axis_segment``; used for thighs and shanks).
     dt_s : float
         Grid step, seconds.
     params : HeadingParams
@@ -333,6 +361,7 @@ def correct_headings(
         np.ascontiguousarray(quat_board_segment_wxyz),
         np.ascontiguousarray(still),
         roles,
+        np.ascontiguousarray(hinge_axes, dtype=np.float64),
         settings,
         state.heading_rad,
         state.rate_rad_s,

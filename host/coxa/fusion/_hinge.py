@@ -59,7 +59,14 @@ class HingeFit:
     ----------
     axis_thigh_sensor, axis_shank_sensor : ndarray, shape (3,)
         Unit flexion axis in each sensor frame, oriented as the segments' Z (right): knee
-        flexion is a rotation of the shank about ``-Z``.
+        flexion is a rotation of the shank about ``-Z``. In the shank frame it is the axis seen
+        through the relative orientation at the rest: the neutral pose, where femur and tibia
+        frames coincide.
+    axis_shank_flexed_sensor : ndarray, shape (3,)
+        The same axis in the shank sensor frame as the flexed knee turns about it (mean over
+        the clean knee range): it differs from ``axis_shank_sensor`` by the tibia's axial
+        (screw-home) rotation between extension and flexion, about 7 deg (domain notes
+        section 5). ``axis_shank_sensor`` when the knee never reached the clean range.
     heading_rad : float
         Heading of the shank board's world in the thigh board's world, rad.
     knee_rad : ndarray, shape (n,)
@@ -79,6 +86,7 @@ class HingeFit:
 
     axis_thigh_sensor: FloatArray
     axis_shank_sensor: FloatArray
+    axis_shank_flexed_sensor: FloatArray
     heading_rad: float
     knee_rad: FloatArray
     range_deg: float
@@ -341,6 +349,28 @@ def _tilt(quat_wxyz: FloatArray, rest_wxyz: FloatArray) -> FloatArray:
     return np.arccos(np.clip(up @ up_rest, -1.0, 1.0))
 
 
+def _flexed_shank_axis(
+    quat_thigh_wxyz: FloatArray,
+    quat_shank_wxyz: FloatArray,
+    heading_rad: float,
+    relative_rest_wxyz: FloatArray,
+    z_thigh: FloatArray,
+) -> FloatArray:
+    """The flexion axis ``z_thigh`` (thigh sensor frame) seen from the shank sensor frame over
+    the rows whose knee flexion since the rest is in the clean range, averaged: unit, ``(3,)``.
+    Seen through the rest's relative orientation when fewer than :data:`_MIN_CLEAN_STEPS`
+    rows are in that range."""
+    turn = quat_from_axis_angle(_UP, heading_rad)
+    relative = quat_multiply(quat_conjugate(quat_thigh_wxyz), quat_multiply(turn, quat_shank_wxyz))
+    since_rest = quat_multiply(relative, quat_conjugate(relative_rest_wxyz))
+    knee = 2.0 * np.arccos(np.clip(np.abs(since_rest[:, 0]), 0.0, 1.0))
+    clean = (knee >= _CLEAN_KNEE_RAD[0]) & (knee <= _CLEAN_KNEE_RAD[1])
+    if np.count_nonzero(clean) < _MIN_CLEAN_STEPS:
+        return quat_rotate(quat_conjugate(relative_rest_wxyz), z_thigh)
+    mean = quat_rotate(quat_conjugate(relative[clean]), z_thigh).mean(axis=0)
+    return mean / np.linalg.norm(mean)
+
+
 def fit_knee_hinge(
     quat_thigh_wxyz: FloatArray,
     quat_shank_wxyz: FloatArray,
@@ -363,7 +393,7 @@ def fit_knee_hinge(
     knee = np.full(quat_thigh_wxyz.shape[0], np.nan)
     if np.count_nonzero(ok) < 2:
         z = np.array([0.0, 0.0, 1.0])
-        return HingeFit(z, z, 0.0, knee, 0.0, 0.0, 0.0)
+        return HingeFit(z, z, z, 0.0, knee, 0.0, 0.0, 0.0)
     pairs = ok[:-1] & ok[1:]
     before, after = np.flatnonzero(pairs), np.flatnonzero(pairs) + 1
     steps = _Steps(
@@ -387,10 +417,14 @@ def fit_knee_hinge(
     # Flexion turns the shank about -Z, so Z is the reversed flexion axis; in the shank frame it
     # is the same axis seen through the relative orientation at the rest.
     z_thigh = -axis_thigh
+    z_shank = quat_rotate(quat_conjugate(relative_rest), z_thigh)
     total = float(eigenvalues.sum())
     return HingeFit(
         axis_thigh_sensor=z_thigh,
-        axis_shank_sensor=quat_rotate(quat_conjugate(relative_rest), z_thigh),
+        axis_shank_sensor=z_shank,
+        axis_shank_flexed_sensor=_flexed_shank_axis(
+            quat_thigh_wxyz[ok], quat_shank_wxyz[ok], best, relative_rest, z_thigh
+        ),
         heading_rad=best,
         knee_rad=knee,
         range_deg=float(np.degrees(p95 - p5)),

@@ -37,6 +37,16 @@ def minimum_jerk(fraction: ArrayLike) -> FloatArray:
     return np.minimum(u * u * u * (10.0 + u * (-15.0 + 6.0 * u)), 1.0)
 
 
+def screw_home_deg(flexion_deg: ArrayLike, rotation_deg: float, range_deg: float) -> FloatArray:
+    """Tibial internal rotation of the screw-home mechanism at a knee flexion, degrees.
+
+    The tibia turns internally relative to the femur by ``rotation_deg`` as the knee flexes
+    from 0 to ``range_deg`` (a :func:`minimum_jerk` blend), and stays there beyond. Shape as
+    ``flexion_deg``.
+    """
+    return rotation_deg * minimum_jerk(np.asarray(flexion_deg, dtype=np.float64) / range_deg)
+
+
 @dataclass(frozen=True)
 class RepSchedule:
     """When the setup, the sets and each rep of a session happen.

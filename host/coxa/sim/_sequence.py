@@ -4,13 +4,15 @@ transitions between them (e.g. stand still, three squats to calibrate, lie down,
 Each segment is an ordinary :class:`coxa.sim.Motion` on its own timeline; the session places
 them one after the other with a transition of ``transition_s`` between two segments. During a
 transition the athlete moves from the last pose of one segment to the first pose of the next:
-the pelvis orientation by spherical linear interpolation (SLERP), the hip and knee angles of
-both legs linearly, and the pelvis origin in a straight line, all with the same minimum-jerk
-fraction, so the motion is C2 at both ends (every segment starts and ends still). Thighs and
-shanks follow by composition ``pelvis ⊗ hip ⊗ knee`` and forward kinematics from the pelvis
-origin, as within a segment, so the transition is a rigid-body motion of the same skeleton
-(the pelvis angles relative to each segment's base posture are blended as numbers and mean
-little while the base posture changes; they are truth for the segments only).
+the pelvis orientation by spherical linear interpolation (SLERP), the hip angles and the knee
+flexion and adduction of both legs linearly (the knee's axial rotation follows its flexion by
+the screw-home law, as within a segment), and the pelvis origin in a straight line, all with
+the same minimum-jerk fraction, so the motion is C2 at both ends (every segment starts and
+ends still). Thighs and shanks follow by composition ``pelvis ⊗ hip ⊗ knee`` and forward
+kinematics from the pelvis origin, as within a segment, so the transition is a rigid-body
+motion of the same skeleton (the pelvis angles relative to each segment's base posture are
+blended as numbers and mean little while the base posture changes; they are truth for the
+segments only).
 
 :func:`simulate_session` turns a session into one recording of the same boards (same ids, IMU
 errors, clocks and radio links) over its whole time, as :func:`coxa.sim.simulate_rig` does for
@@ -39,7 +41,7 @@ from coxa.sim._board import BoardOutput, BoardSpec
 from coxa.sim._columns import QuatCols, VecCols
 from coxa.sim._imu import ImuRecording
 from coxa.sim._motion import Motion, MotionParams, MotionState, RepTruth, TruthColumns
-from coxa.sim._profiles import minimum_jerk
+from coxa.sim._profiles import minimum_jerk, screw_home_deg
 from coxa.sim._rig import RigPacket, RigParams, record_boards
 from coxa.sim._skeleton import leg_links_m
 
@@ -185,6 +187,18 @@ class SessionMotion:
                 out.put(rows, self._transition(i, t[rows], minimum_jerk(fraction)))
         return out.columns()
 
+    def _transition_knee_deg(self, i: int, blended: VecCols, w: FloatArray) -> VecCols:
+        """Knee angles in transition ``i``: flexion and adduction ``blended``, the axial
+        rotation coupled to the flexion by the screw-home law of the segment before
+        (weight ``1 - w``) and after (``w``), as within a segment, so the knee stays a hinge
+        beyond the screw-home range."""
+        flexion, adduction, _ = blended
+        before, after = self.motions[i].params, self.motions[i + 1].params
+        rotation = (1.0 - w) * screw_home_deg(
+            flexion, before.screw_home_deg, before.screw_home_range_deg
+        ) + w * screw_home_deg(flexion, after.screw_home_deg, after.screw_home_range_deg)
+        return flexion, adduction, rotation
+
     def _transition(self, i: int, t_s: FloatArray, w: FloatArray) -> TruthColumns:
         """Truth of transition ``i`` (from segment ``i`` to ``i + 1``) at fractions ``w``."""
         a = self._end_pose(i)
@@ -206,7 +220,7 @@ class SessionMotion:
         knee_deg: dict[Side, VecCols] = {}
         for side in _SIDES:
             hip = _blend(a.hip_deg[side], b.hip_deg[side], w)
-            knee = _blend(a.knee_deg[side], b.knee_deg[side], w)
+            knee = self._transition_knee_deg(i, _blend(a.knee_deg[side], b.knee_deg[side], w), w)
             q_hip = cols.quat_cols(quat_hip_from_angles_deg(np.column_stack(hip), side))
             q_knee = cols.quat_cols(quat_knee_from_angles_deg(np.column_stack(knee), side))
             q_femur = cols.multiply(q_pelvis, q_hip)
