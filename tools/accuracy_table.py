@@ -94,6 +94,7 @@ from coxa.sim import (
     RadioParams,
     RigParams,
     RigRecording,
+    SessionRecording,
     simulate_rig,
 )
 from coxa.sources import LinkDecoder, ReceivedFrame
@@ -333,16 +334,20 @@ class Recording:
         }
 
 
+def decode_packets(recording: RigRecording | SessionRecording) -> list[ReceivedFrame]:
+    """Decode a simulated recording's packets into frames as the host does."""
+    links = {board_id: LinkDecoder(board_id) for board_id in recording.boards}
+    return [
+        frame
+        for packet in recording.packets
+        if (frame := links[packet.board_id].push(packet.t_rx_us, packet.packet)) is not None
+    ]
+
+
 def simulate_frames(params: RigParams) -> tuple[RigRecording, list[ReceivedFrame]]:
     """Simulate a rig and decode its packets into frames as the host does."""
     rig = simulate_rig(params)
-    links = {board_id: LinkDecoder(board_id) for board_id in rig.boards}
-    frames = [
-        frame
-        for packet in rig.packets
-        if (frame := links[packet.board_id].push(packet.t_rx_us, packet.packet)) is not None
-    ]
-    return rig, frames
+    return rig, decode_packets(rig)
 
 
 def calibration_mounts(session: Session) -> Calibration:

@@ -37,9 +37,9 @@ Per set:
   back). Reps that ended before the live core's first output (it calibrates on the first reps)
   are counted apart.
 
-90/90 sessions start seated on the floor, which the fusion core cannot calibrate yet (it takes
-the first rest for the standing neutral pose): their rows are the true angles with noise
-(:func:`truth_table`), marked so in the table.
+A 90/90 set is done seated on the floor: its recording starts standing still (the neutral pose
+the reused calibration needs), then the athlete sits down and does the set, all in one
+recording (``coxa.sim.simulate_session``).
 
 ``tests/analysis/test_reps_sim.py`` draws sets with Hypothesis through the same functions and
 checks online == offline for drawn block splits; this tool runs a fixed set (set ``k`` of an
@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import itertools
 import logging
 import math
 import statistics
@@ -95,8 +94,13 @@ from coxa.sim import (
     Motion,
     MotionParams,
     RadioParams,
+    RepTruth,
     RigParams,
     RigRecording,
+    SessionMotion,
+    SessionParams,
+    SessionRecording,
+    simulate_session,
 )
 from coxa.sources import ReceivedFrame
 
@@ -156,16 +160,16 @@ LOSS_MAX: float = _TABLE.LOSS_MAX
 HEADING_DRIFT_RANGE_DEG_S: tuple[float, float] = _TABLE.HEADING_DRIFT_RANGE_DEG_S
 HEADING_DRIFT_SIGN: dict[SegmentName, float] = _TABLE.HEADING_DRIFT_SIGN
 MOUNT_MAX_DEG: float = _TABLE.MOUNT_MAX_DEG
-#: Exercises calibrated on a separate squat recording (a knee stays almost straight).
-CALIBRATE_FIRST: tuple[str, ...] = ("step_up", "crossover_step_up", "hinge")
+#: Exercises calibrated on a separate squat recording (a knee stays almost straight, or the
+#: set is done seated).
+CALIBRATE_FIRST: tuple[str, ...] = ("step_up", "crossover_step_up", "hinge", "90_90")
 CALIBRATION_SQUATS: int = _TABLE.CALIBRATION_SQUATS
-#: Exercises whose sessions the fusion core cannot calibrate yet: a 90/90 session starts seated
-#: on the floor, and the core takes its first rest for the standing neutral pose (every fused
-#: angle reads 0 there). Their rows are the true angles with noise (:func:`truth_table`), so
-#: the table shows the segmentation and the metric definitions, not the fusion.
-TRUTH_ANGLE_EXERCISES: tuple[str, ...] = ("90_90",)
-TRUTH_NOISE_SD_DEG = 0.5
-TRUTH_OFFSET_MAX_DEG = 1.0
+#: Exercises done seated on the floor: the recording starts with the athlete standing still
+#: for :data:`STAND_S` (the neutral pose the reused calibration needs, as the product asks),
+#: who then sits down over :data:`SIT_DOWN_S` and does the set (``coxa.sim.simulate_session``).
+SEATED_EXERCISES: tuple[str, ...] = ("90_90",)
+STAND_S = 3.0
+SIT_DOWN_S = 4.0
 #: Grid of the true angles in the truth of the peak values, seconds.
 TRUTH_STEP_S = 0.01
 #: Live feeding step, microseconds (as ``coxa demo``).
@@ -303,14 +307,20 @@ class Recording:
     """A simulated set as the host receives it."""
 
     rep_set: RepSet
-    rig: RigRecording
+    rig: RigRecording | SessionRecording
     frames: list[ReceivedFrame]
     mounts: Calibration | None
 
     @property
-    def motion(self) -> Motion:
+    def motion(self) -> Motion | SessionMotion:
         """The ground-truth motion."""
         return self.rig.motion
+
+    @property
+    def rep_truth(self) -> RepTruth:
+        """The set's per-rep truth (recording times)."""
+        motion = self.rig.motion
+        return motion.rep_truths[-1] if isinstance(motion, SessionMotion) else motion.rep_truth
 
     def host_us(self, t_s: FloatArray) -> FloatArray:
         """Host time of true times, microseconds."""
@@ -327,10 +337,29 @@ def _calibration_mounts(params: RigParams) -> Calibration:
     return core.calibration
 
 
+def _seated_session(params: RigParams) -> SessionParams:
+    """Stand still, sit down, the set (:data:`SEATED_EXERCISES`)."""
+    motion = params.motion
+    stand = MotionParams(
+        exercise="rest",
+        rest_before_s=STAND_S,
+        rest_after_s=0.0,
+        side=motion.side,
+        body=motion.body,
+        seed=motion.seed,
+    )
+    return SessionParams((stand, motion), transition_s=SIT_DOWN_S)
+
+
 def simulate(rep_set: RepSet) -> Recording:
     """Simulate a set (and its calibration recording when it needs one)."""
     params = rep_set.rig_params()
-    rig, frames = _TABLE.simulate_frames(params)
+    rig: RigRecording | SessionRecording
+    if rep_set.exercise in SEATED_EXERCISES:
+        rig = simulate_session(_seated_session(params), params)
+        frames = _TABLE.decode_packets(rig)
+    else:
+        rig, frames = _TABLE.simulate_frames(params)
     mounts = _calibration_mounts(params) if rep_set.exercise in CALIBRATE_FIRST else None
     return Recording(rep_set, rig, frames, mounts)
 
@@ -366,31 +395,8 @@ def _fuse_blocks(
     return out
 
 
-def truth_table(recording: Recording) -> AngleTable:
-    """The rows of an exercise the fusion core cannot calibrate (:data:`TRUTH_ANGLE_EXERCISES`):
-    the true angles on a 100 Hz host-time grid, with white noise of
-    :data:`TRUTH_NOISE_SD_DEG` and a constant offset per column up to
-    :data:`TRUTH_OFFSET_MAX_DEG` in the noisy cases (drawn from the set's seed)."""
-    step_s = 0.01
-    t_s = np.arange(0.0, recording.motion.duration_s, step_s)
-    angles = true_rows(recording, t_s)
-    del angles["shank_inclination_r"], angles["shank_inclination_l"]
-    state = recording.motion.evaluate(t_s)
-    quats = {segment: state.quat_world_wxyz(segment) for segment in recording.rep_set.segments}
-    if recording.rep_set.case != "clean":
-        rng = np.random.default_rng([recording.rep_set.seed, 90])
-        for name in sorted(angles):
-            offset = rng.uniform(-TRUTH_OFFSET_MAX_DEG, TRUTH_OFFSET_MAX_DEG)
-            angles[name] = angles[name] + offset + rng.normal(0.0, TRUTH_NOISE_SD_DEG, t_s.size)
-    hip_reference = "pelvis" if recording.rep_set.pelvis else "room"
-    return AngleTable(recording.host_us(t_s), angles, quats, hip_reference=hip_reference)
-
-
 def fuse(recording: Recording) -> AngleTable:
-    """Offline fusion of the whole set (the noisy true angles for the exercises of
-    :data:`TRUTH_ANGLE_EXERCISES`)."""
-    if recording.rep_set.exercise in TRUTH_ANGLE_EXERCISES:
-        return truth_table(recording)
+    """Offline fusion of the whole set."""
     chunks = [recording.frames[i : i + 256] for i in range(0, len(recording.frames), 256)]
     blocks = _fuse_blocks(recording, FusionParams.offline(), chunks)
     return AngleTable.concatenate([table for _, table in blocks])
@@ -401,8 +407,6 @@ def online_delays_s(recording: Recording) -> tuple[list[float], list[float]]:
     matched by a reported rep, in rep order), for the reps that ended after the core's first
     output rows and, separately, for those that ended before (the live core outputs nothing
     until it has calibrated on the first reps, then their rows all at once)."""
-    if recording.rep_set.exercise in TRUTH_ANGLE_EXERCISES:
-        return _row_delays_s(recording)
     frames = recording.frames
     t0 = frames[0].t_rx_us if frames else 0
     ticks: list[list[ReceivedFrame]] = []
@@ -428,26 +432,10 @@ def online_delays_s(recording: Recording) -> tuple[list[float], list[float]]:
     return _delays_s(recording, reported, first_output_us)
 
 
-def _row_delays_s(recording: Recording) -> tuple[list[float], list[float]]:
-    """Rows of :func:`truth_table` fed in 50 ms blocks: report at each block's last row."""
-    table = truth_table(recording)
-    counter = RepCounter(recording.rep_set.exercise)
-    reported: list[tuple[Rep, float]] = []
-    edges = np.searchsorted(table.t_us, np.arange(table.t_us[0], table.t_us[-1] + TICK_US, TICK_US))
-    for a, b in itertools.pairwise([*edges.tolist(), table.n_rows]):
-        if b <= a:
-            continue
-        block = AngleTable(
-            table.t_us[a:b], {k: v[a:b] for k, v in table.angles_deg.items()}, {}, "pelvis"
-        )
-        reported += [(rep, float(table.t_us[b - 1])) for rep in counter.update(block)]
-    return _delays_s(recording, reported, -math.inf)
-
-
 def _delays_s(
     recording: Recording, reported: list[tuple[Rep, float]], first_output_us: float
 ) -> tuple[list[float], list[float]]:
-    truth = recording.motion.rep_truth
+    truth = recording.rep_truth
     end_us = recording.host_us(truth.end_t_s)
     bottom_us = recording.host_us(truth.bottom_t_s)
     delays: tuple[list[float], list[float]] = ([], [])
@@ -490,7 +478,7 @@ def true_leg_reps(recording: Recording) -> list[dict[Side, LegRep]]:
     true rows from the rep's true start to its true end (100 Hz grid); the bottom window is the
     working leg's for both legs of a unilateral exercise."""
     params = RepParams.for_exercise(recording.rep_set.exercise)
-    truth = recording.motion.rep_truth
+    truth = recording.rep_truth
     working = truth.working_side
     out: list[dict[Side, LegRep]] = []
     for start, end in zip(truth.start_t_s, truth.end_t_s, strict=True):
@@ -514,7 +502,7 @@ def true_leg_reps(recording: Recording) -> list[dict[Side, LegRep]]:
 def match(reps: Sequence[Rep], recording: Recording) -> list[int | None]:
     """For each true rep, the index in ``reps`` of the one found rep holding its bottom time
     (None when there is none or more than one)."""
-    truth = recording.motion.rep_truth
+    truth = recording.rep_truth
     bottoms = recording.host_us(truth.bottom_t_s)
     out: list[int | None] = []
     for b in bottoms:
@@ -564,7 +552,7 @@ class SetResult:
 
 def evaluate(recording: Recording, reps: list[Rep]) -> SetResult:
     """Compare the found reps with the truth."""
-    truth = recording.motion.rep_truth
+    truth = recording.rep_truth
     matched = match(reps, recording)
     found = sorted(m for m in matched if m is not None)
     exact = len(reps) == truth.end_t_s.size and found == list(range(len(reps)))
@@ -638,19 +626,15 @@ def markdown_table(results: Sequence[SetResult]) -> str:
         delay = f"{statistics.median(delays):+.2f} / {max(delays):+.2f}" if delays else "-"
         backlog = [d for r in group for d in r.backlog_delays_s]
         before = f"{len(backlog)}, {max(backlog):+.2f}" if backlog else "0"
-        name = (
-            f"{exercise} (true angles + noise)" if exercise in TRUTH_ANGLE_EXERCISES else exercise
-        )
         lines.append(
-            f"| {name} | {case} | {len(group)} | {sum(r.true_reps for r in group)} | "
+            f"| {exercise} | {case} | {len(group)} | {sum(r.true_reps for r in group)} | "
             f"{exact}/{len(group)} ({exact / len(group):.1%}) | {lead}/{len(group)} | "
             f"{_stats(errors)} | {delay} | {before} |"
         )
-    fused = [r for r in results if r.rep_set.exercise not in TRUTH_ANGLE_EXERCISES]
-    cases = [c for c in CASES if any(r.rep_set.case == c for r in fused)]
+    cases = [c for c in CASES if any(r.rep_set.case == c for r in results)]
     lines += [
         "",
-        "Every per-rep value, fused sets only: found minus true over the matched reps and both "
+        "Every per-rep value: found minus true over the matched reps and both "
         "legs, median (signed) and absolute error median / p95 / max; n pairs.",
         "",
         "| value |" + "".join(f" {case} |" for case in cases),
@@ -659,7 +643,7 @@ def markdown_table(results: Sequence[SetResult]) -> str:
     for name in METRICS:
         cells: list[str] = []
         for case in cases:
-            values = [e for r in fused if r.rep_set.case == case for e in r.errors[name]]
+            values = [e for r in results if r.rep_set.case == case for e in r.errors[name]]
             signed = f"{statistics.median(values):+.2f}; " if values else ""
             cells.append(f"{signed}{_stats(values)} (n {len(values)})")
         lines.append(f"| {name} |" + "".join(f" {c} |" for c in cells))

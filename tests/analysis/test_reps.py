@@ -225,6 +225,8 @@ def test_90_90_swings_are_segmented_on_hip_rotation_either_way(first_to: float) 
     swing = block.angles_deg["knee_angle_r"] / 60.0 * 35.0  # 0 -> 35 deg -> 0
     block.angles_deg["knee_angle_r"] = np.full(block.n_rows, 90.0)
     block.angles_deg["knee_angle_l"] = np.full(block.n_rows, 88.0)
+    block.angles_deg["hip_flexion_r"] = np.full(block.n_rows, 105.0)
+    block.angles_deg["hip_flexion_l"] = np.full(block.n_rows, 110.0)
     block.angles_deg["hip_rotation_r"] = first_to * swing
     block.angles_deg["hip_rotation_l"] = -first_to * swing
     reps = segment_reps(block, "90-90")
@@ -234,6 +236,54 @@ def test_90_90_swings_are_segmented_on_hip_rotation_either_way(first_to: float) 
     assert reps[0].legs[into_ir].peak_hip_rotation_deg == pytest.approx(35.0, abs=1.0)
     for rep, (start_s, _) in zip(reps, spans, strict=True):
         assert 0.0 <= rep.t_start_us / 1e6 - start_s <= 0.25
+
+
+def _stand_sit_then_swing(sit_s: float) -> tuple[AngleTable, list[tuple[float, float]]]:
+    """A 90/90 recording as the product asks for it: stand still (hips and knees at 0), sit
+    down over ``sit_s`` into the start pose (right hip in ER, left in IR: right minus left
+    rotation -80 deg), then three swings to the other side and back."""
+    block, spans = _session([1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
+    swing = block.angles_deg["knee_angle_r"]  # 0 -> 1 -> 0 per rep
+    rows_standing = int(2.0 * RATE_HZ)
+    rows_sitting = int(sit_s * RATE_HZ)
+    sit = np.linspace(0.0, 1.0, rows_sitting)
+    sit = 10 * sit**3 - 15 * sit**4 + 6 * sit**5
+    posture = np.concatenate([np.zeros(rows_standing), sit, np.ones(block.n_rows)])
+    rotation = np.concatenate([np.zeros(rows_standing), sit, 1.0 - 2.0 * swing])
+    n = posture.size
+    angles = {
+        "knee_angle_r": 90.0 * posture,
+        "knee_angle_l": 88.0 * posture,
+        "hip_flexion_r": 105.0 * posture,
+        "hip_flexion_l": 110.0 * posture,
+        "hip_rotation_r": -45.0 * rotation,
+        "hip_rotation_l": 35.0 * rotation,
+    }
+    t_us = np.arange(n, dtype=np.float64) * (1e6 / RATE_HZ)
+    shift_s = (rows_standing + rows_sitting) / RATE_HZ
+    shifted = [(a + shift_s, b + shift_s) for a, b in spans]
+    return AngleTable(t_us=t_us, angles_deg=angles, hip_reference="pelvis"), shifted
+
+
+@pytest.mark.parametrize("sit_s", [1.0, 3.0])
+def test_90_90_counts_only_in_the_seated_position(sit_s: float) -> None:
+    """Standing up and sitting down into the start pose turns the hips as much as a swing;
+    only the swings in the seated position are reps, online as offline."""
+    block, spans = _stand_sit_then_swing(sit_s)
+    reps = segment_reps(block, "90-90")
+    assert len(reps) == 3
+    for rep, (start_s, _) in zip(reps, spans, strict=True):
+        assert 0.0 <= rep.t_start_us / 1e6 - start_s <= 0.25
+    counter = RepCounter("90-90")
+    online = [
+        rep
+        for part in _split(block, list(range(7, block.n_rows, 37)))
+        for rep in counter.update(part)
+    ]
+    assert same_reps(reps, online)
+    # Without the position, the sitting down counts as a swing (the test can fail).
+    anywhere = dataclasses.replace(RepParams.for_exercise("90_90"), position_min_flexion_deg=None)
+    assert len(RepCounter("90-90", anywhere).update(block)) != 3
 
 
 def test_rows_fed_one_by_one_report_each_rep_within_half_a_second_of_its_end() -> None:

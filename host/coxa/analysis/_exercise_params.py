@@ -102,6 +102,12 @@ class RepParams:
         peak hip flexion (front leg of a split squat, stance leg of a step-up or hinge), or the
         leg whose hip rotates most into internal rotation from the start to the bottom (90/90).
         Default ``'both'``.
+    position_min_flexion_deg : float or None
+        Exercises done in a position of their own (90/90: seated on the floor): a row counts
+        only when both hips and both knees are flexed at least this much, degrees, and no rep
+        starts before the drive has been still in the position (the recording starts
+        standing, where the calibration's neutral pose is taken, and the move into the
+        position is not a rep). None (default): every row counts.
     """
 
     drive: Drive = "depth"
@@ -121,6 +127,7 @@ class RepParams:
     bottom_window_deg: float = 5.0
     bottom_signal: BottomSignal = "knee"
     lead: LeadRule = "both"
+    position_min_flexion_deg: float | None = None
 
     def __post_init__(self) -> None:
         positive = {
@@ -210,5 +217,8 @@ _BY_EXERCISE: dict[ExerciseId, RepParams] = {
         min_excursion_deg=30.0,
         bottom_signal="drive",
         lead="rotation",
+        # Seated on the floor, hips at about 100-115 deg and knees at 90 [assumption: 60 deg
+        # is far from standing and from the sitting down, and below every 90/90 pose].
+        position_min_flexion_deg=60.0,
     ),
 }

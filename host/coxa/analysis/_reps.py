@@ -92,6 +92,22 @@ def _row_columns(block: AngleTable) -> dict[str, FloatArray]:
     return out
 
 
+def _in_position(block: AngleTable, params: RepParams) -> BoolArray:
+    """Rows in the exercise's own position (``params.position_min_flexion_deg``), ``(m,)``;
+    every row when the exercise has none. A row the radio lost (NaN) is not out of position:
+    a gap between two reps must not make the next one wait for a still row."""
+    least = params.position_min_flexion_deg
+    placed = np.ones(block.n_rows, dtype=bool)
+    if least is None:
+        return placed
+    for name in ("hip_flexion_r", "hip_flexion_l", "knee_angle_r", "knee_angle_l"):
+        column = block.angles_deg.get(name)
+        if column is not None:
+            with np.errstate(invalid="ignore"):
+                placed &= ~(column < least)
+    return placed
+
+
 def _drive(block: AngleTable, params: RepParams) -> FloatArray:
     """The segmented signal of each row, degrees, ``(m,)``."""
     angles = block.angles_deg
@@ -205,10 +221,11 @@ class RepCounter:
         if block.n_rows == 0:
             return []
         columns = _row_columns(block)
-        columns[_DRIVE] = _drive(block, self.params)
+        in_position = _in_position(block, self.params)
+        columns[_DRIVE] = np.where(in_position, _drive(block, self.params), np.nan)
         self._store.append(block.t_us, columns)
         completed: list[Rep] = []
-        for span in self._segmenter.update(block.t_us, columns[_DRIVE]):
+        for span in self._segmenter.update(block.t_us, columns[_DRIVE], in_position):
             if not span.accepted:
                 self.rejected += 1
                 continue

@@ -9,7 +9,9 @@ bidirectional drive, highest) drive since then. A rep is detected when the drive
 athlete left the top, not the detection. It has *come back* once the drive is within
 ``end_rise_deg`` of its start level or has recovered ``end_recovered_fraction`` of its
 excursion; it **ends** at the first still row from then on, or ``end_max_wait_s`` after coming
-back if the drive keeps moving (stepping out of the stance). A rep also ends at a still row
+back if the drive keeps moving (stepping out of the stance). Rows out of the exercise's own
+position (``RepParams.position_min_flexion_deg``) forget the anchor: while idle, no rep starts
+until the drive has been still in the position again. A rep also ends at a still row
 once ``end_still_fraction`` of its excursion is recovered (an athlete who stops higher than
 they started, such as one who stepped into a split stance during the first rep). The machine
 then idles with that row as its anchor. A rep is kept when its excursion reaches
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coxa.analysis._exercise_params import RepParams
+from coxa.analysis._metrics import BoolArray
 from coxa.geometry import FloatArray
 
 
@@ -76,8 +79,9 @@ class Segmenter:
         # Rows of the last speed window (for the speed of the next rows).
         self._hist_t_us = np.empty(0)
         self._hist_drive = np.empty(0)
-        # Idle state.
+        # Idle state (``_anchored``: a still row in position since the last row out of it).
         self._anchor = 0
+        self._anchored = True
         self._low = math.nan
         self._high = math.nan
         # Open rep (``_direction`` 0 while idle).
@@ -116,7 +120,9 @@ class Segmenter:
             self._hist_t_us, self._hist_drive = all_t[keep], all_drive[keep]
         return speed
 
-    def update(self, t_us: FloatArray, drive: FloatArray) -> list[Span]:
+    def update(
+        self, t_us: FloatArray, drive: FloatArray, in_position: BoolArray | None = None
+    ) -> list[Span]:
         """Feed a block of rows; return the excursions that ended in it.
 
         Parameters
@@ -125,6 +131,8 @@ class Segmenter:
             Strictly increasing row times, microseconds (also across blocks).
         drive : ndarray, shape (m,)
             Drive signal, degrees; NaN where unknown.
+        in_position : ndarray of bool, shape (m,), optional
+            Rows in the exercise's own position (default: all).
 
         Raises
         ------
@@ -140,13 +148,19 @@ class Segmenter:
         p = self.params
         lookback_us = p.lookback_s * 1e6
         spans: list[Span] = []
-        for t, s, v in zip(t_us.tolist(), drive.tolist(), speed.tolist(), strict=True):
+        placed = np.ones(t_us.size, dtype=bool) if in_position is None else in_position
+        rows = zip(t_us.tolist(), drive.tolist(), speed.tolist(), placed.tolist(), strict=True)
+        for t, s, v, here in rows:
             g = self._n
             self._n += 1
             self._t_us.append(t)
             still = v < p.still_speed_deg_s
             if self._direction == 0.0:
-                self._idle_row(g, t, s, still, lookback_us)
+                if here:
+                    self._idle_row(g, t, s, still, lookback_us)
+                else:
+                    self._anchored = False
+                    self._set_anchor(g, math.nan)
                 continue
             x = self._direction * s
             self._peak = max(self._peak, x) if not math.isnan(x) else self._peak
@@ -176,7 +190,11 @@ class Segmenter:
     def _idle_row(self, g: int, t: float, s: float, still: bool, lookback_us: float) -> None:
         p = self.params
         if still:
+            self._anchored = True
             self._set_anchor(g, s)
+            return
+        if not self._anchored:
+            self._set_anchor(g, math.nan)
             return
         while self._t_us[self._anchor - self._first] < t - lookback_us:
             self._anchor += 1
