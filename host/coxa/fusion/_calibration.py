@@ -53,6 +53,11 @@ _Z = np.array([0.0, 0.0, 1.0])
 #: move into it are not the calibration movement, and lying with the hips flexed would turn
 #: the sign rule (hip flexion mostly positive) around].
 _UPRIGHT_DEG = 60.0
+#: The pelvis's pitch and the thighs' correlate at least this much (in size) for the forward
+#: tilt with hip flexion to sign its axis [assumption: squats and hinges tilt the pelvis with
+#: the thighs (about 0.9 in the simulated squats); walking does not (-0.2 in the OpenSense
+#: walking example), and then the hip-flexion range decides].
+_TILT_WITH_FLEXION_R = 0.5
 AxisMethod = Literal["knee hinge", "own axis", "body lean"]
 
 
@@ -515,13 +520,30 @@ def _lean_supported(lean: LeanFit, params: CalibrationParams) -> bool:
 
 
 def _sign_pelvis(pelvis: AxisFit, thigh_pitches: list[FloatArray]) -> AxisFit:
-    """Hip flexion (thigh pitch minus pelvis pitch) is mostly positive and rarely far below 0;
-    without thighs, the pelvis tilts forward (negative pitch about its right-pointing Z)."""
+    """The pelvis's axis signed by anatomy.
+
+    With thighs: the pelvis tilts forward as the hips flex (squats, hinges, lunges: its pitch
+    about the right-pointing Z falls as the thighs' rises), so the sign that makes the pitches
+    of the pelvis and of the thighs' mean correlate negatively, when they correlate at least
+    :data:`_TILT_WITH_FLEXION_R` in size. Otherwise (walking: the pelvis hardly tilts with the
+    thighs), hip flexion (thigh pitch minus pelvis pitch) is mostly positive and rarely far
+    below 0. Without thighs, the pelvis tilts forward (negative pitch) more than backward.
+    The correlation is that of the pitches' changes from row to row (uncentred): rows held
+    still (lying, seated) tell nothing about the sign and add nothing to it.
+    """
     if not thigh_pitches:
         return _signed(pelvis, -dominant_sign(pelvis.pitch_rad))
     stacked = np.vstack(thigh_pitches)
     counts = np.count_nonzero(np.isfinite(stacked), axis=0)
     thigh = np.where(counts > 0, np.nansum(stacked, axis=0) / np.maximum(counts, 1), np.nan)
+    # Correlation of the changes from row to row: rows held still add nothing to it.
+    d_thigh, d_pelvis = np.diff(thigh), np.diff(pelvis.pitch_rad)
+    both = np.isfinite(d_thigh) & np.isfinite(d_pelvis)
+    x, y = d_thigh[both], d_pelvis[both]
+    norm = math.sqrt(float(x @ x) * float(y @ y))
+    r = float(x @ y) / norm if norm > 0 else 0.0
+    if abs(r) >= _TILT_WITH_FLEXION_R:
+        return pelvis if r < 0 else pelvis.flipped()
 
     def score(candidate: AxisFit) -> float:
         hip = thigh - candidate.pitch_rad
