@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from coxa.assess import clinical_motion, clinical_session, simulate_clinical_test
-from coxa.geometry import quat_angle_rad
+from coxa.geometry import Side, quat_angle_rad
 from coxa.sim import ImuParams
 
 
 @pytest.mark.parametrize(
     ("test", "side", "lift_deg"), [("seated-ir", "r", 8.0), ("supine-ir", "l", 0.0)]
 )
-def test_segments_follow_the_truth_after_the_squats(test: str, side: str, lift_deg: float) -> None:
+def test_segments_follow_the_truth_after_the_squats(test: str, side: Side, lift_deg: float) -> None:
     motion = clinical_motion(test, side, trials=2, ir_deg=30.0, pelvis_lift_deg=lift_deg, seed=4)
     simulated = simulate_clinical_test(
         clinical_session(motion), imu=ImuParams.clean(), seed=4, mount_seed=4
