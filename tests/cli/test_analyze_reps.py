@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from coxa.body import SEGMENTS
 from coxa.capture import write_sim_capture
 from coxa.cli import main
 from coxa.cli._analyze import REP_COLUMNS
-from coxa.geometry import Side
-from coxa.sim import ImuParams, MotionParams, RigParams, RigRecording, simulate_rig
+from coxa.geometry import FloatArray, Side
+from coxa.io import write_opensense_sto
+from coxa.sim import ImuParams, Motion, MotionParams, RigParams, RigRecording, simulate_rig
 from coxa.store import Catalog
 from tests.cli.test_analyze import write_sto
 
@@ -26,6 +28,8 @@ REQUIRED += ("findings",)
 #: degrees (the issue's bound for clean cases).
 PEAK_TOLERANCE_DEG = 2.0
 SIDES: tuple[Side, ...] = ("r", "l")
+#: Sample rate of the OpenSense files written here, Hz.
+STO_RATE_HZ = 100.0
 
 
 @functools.cache
@@ -199,6 +203,60 @@ def test_without_a_pelvis_board_rotation_is_labelled_femoral(
         assert row["hip_reference"] == "room"
         assert row["rotation_measure"].startswith("femoral rotation relative to the room")
         assert row["pelvis_tilt_change_deg"] == ""  # no pelvis board: unknown, empty
+
+
+def right_then_left_lead_sto(path: Path, ir_deg: dict[Side, float]) -> Path:
+    """Three front-foot-elevated split squats led by the right leg, then three led by the left
+    (each from the neutral standing pose), as one OpenSense file of the true orientations."""
+    times: list[FloatArray] = []
+    columns: dict[str, list[FloatArray]] = {}
+    start_s = 0.0
+    for side in SIDES:
+        motion = Motion(
+            MotionParams(
+                exercise="ffe_split_squat", reps=3, side=side, hip_ir_bottom_deg=ir_deg[side]
+            )
+        )
+        t_s = np.arange(int(motion.duration_s * STO_RATE_HZ) + 1) / STO_RATE_HZ
+        state = motion.evaluate(t_s)
+        for segment in SEGMENTS:
+            columns.setdefault(f"{segment}_imu", []).append(state.quat_world_wxyz(segment))
+        times.append(start_s + t_s)
+        start_s += t_s[-1] + 1.0 / STO_RATE_HZ
+    quats = {name: np.concatenate(parts) for name, parts in columns.items()}
+    write_opensense_sto(path, np.concatenate(times), quats, STO_RATE_HZ)
+    return path
+
+
+def test_session_findings_are_printed_below_the_table_not_in_the_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lead leg reaches 25 deg of hip IR leading with the right and 5 deg leading with the
+    left: 20 deg apart, far beyond the 6.7 deg margin of two means of three reps."""
+    sto = right_then_left_lead_sto(tmp_path / "both.sto", {"r": 25.0, "l": 5.0})
+    reps_csv = tmp_path / "reps.csv"
+    args = ["--exercise", "ffe-split-squat", "--out", tmp_path / "a.csv", "--reps-out", reps_csv]
+    assert analyze(sto, *args) == 0
+    out = capsys.readouterr().out
+    assert "reps: 6" in out
+    lines = out.splitlines()
+    block = lines.index("across reps and sets: 1 finding:")
+    message = lines[block + 1]
+    assert message.startswith(
+        "  set_asymmetry: ffe_split_squat, sets led by the right against the left leg: hip "
+        "internal rotation of the lead leg 2"
+    )
+    assert "(mean ± SD of 3 reps) leading with the right leg" in message
+    assert "deg less on the left" in message
+    rows = read_rows(reps_csv)
+    assert len(rows) == 12
+    assert not any("set_asymmetry" in row["findings"] for row in rows)
+    assert {row["lead"] for row in rows if row["rep"] in {"1", "2", "3"} and row["leg"] == "r"} == {
+        "1"
+    }
+    assert {row["lead"] for row in rows if row["rep"] in {"4", "5", "6"} and row["leg"] == "l"} == {
+        "1"
+    }
 
 
 def test_bad_exercise_ids_and_missing_exercise_are_clear_errors(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 
 from coxa.analysis import Finding, LegRep, Rep
 from coxa.cli._readout import (
     LiveState,
     TerminalPanel,
     TruthRep,
+    findings_by_rep,
     render_live,
     render_summary,
     rep_lines,
@@ -136,6 +138,32 @@ def test_summary_findings_column_and_reasons() -> None:
     assert lines[4].endswith("  -")
     assert lines[6] == "findings: 2:"
     assert lines[7] == "  asymmetry: Rep 1: asymmetry because of the numbers"
+
+
+def test_summary_lists_session_findings_and_notes_after_the_reps() -> None:
+    reps = [
+        Rep(1, 0.0, 2e6, {"r": _leg("r", True, 20.0), "l": _leg("l", False, 2.0)}, "hinge", "room")
+    ]
+    per_rep = {1: [_finding("front_knee_back", "r", 1)]}
+    session = [Finding("set_asymmetry", "l", None, "hinge, sets led by ...: 9.0 deg less", {})]
+    notes = ["set_asymmetry, step_up: not compared: ..."]
+    lines = render_summary(
+        reps, "room", findings=per_rep, session_findings=session, session_notes=notes
+    )
+    assert lines[-5:] == [
+        "findings: 1:",
+        "  front_knee_back: Rep 1: front_knee_back because of the numbers",
+        "across reps and sets: 1 finding:",
+        "  set_asymmetry: hinge, sets led by ...: 9.0 deg less",
+        "  (set_asymmetry, step_up: not compared: ...)",
+    ]
+    # A session finding is about no single rep: not in any rep's findings column.
+    assert lines[3].endswith("  front_knee_back")
+    assert lines[4].endswith("  -")
+    # Nothing to say across the reps: no such block; the per-rep findings by rep number.
+    assert not any(line.startswith("across") for line in render_summary(reps, "room"))
+    assert findings_by_rep(reps, [*session, *per_rep[1]]) == per_rep
+    assert findings_by_rep([*reps, replace(reps[0], index=2)], []) == {1: [], 2: []}
 
 
 def test_rep_blocks_print_above_the_panel() -> None:

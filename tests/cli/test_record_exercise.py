@@ -57,6 +57,12 @@ def test_record_then_replay_show_the_same_reps_and_findings(
     assert reps == 5  # one simulated set
     assert re.search(r"^\s+1\s+right\s.*at_capacity", recorded, re.MULTILINE)
     assert re.search(r"^  at_capacity: Rep 1, ", recorded, re.MULTILINE)
+    # The comparison across sets needs sets led by either leg: this session has one.
+    assert summary[-3:-1] == [
+        "across reps and sets: 0 findings:",
+        "  (set_asymmetry, split_squat: not compared: 5 reps led by the right leg and 0 led by "
+        "the left with a value; at least 3 on each side are needed)",
+    ]
     [capture] = list(out_dir.glob("T1_split_squat_*.coxa"))
     assert read_capture(capture).metadata["exercise"] == "split_squat"
 
@@ -84,6 +90,7 @@ def test_live_readout_shows_each_rep_with_its_findings(
     assert re.search(r"^  right lead  knee .* hip IR ", out, re.MULTILINE)
     assert re.search(r"^  ! at_capacity: Rep 1, ", out, re.MULTILINE)
     assert "reps: 5" in out.splitlines()
+    assert "across reps and sets: 0 findings:" in out.splitlines()  # the final summary
 
 
 def test_a_clinical_test_or_free_name_is_recorded_without_rep_counting(

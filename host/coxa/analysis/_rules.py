@@ -1,9 +1,10 @@
 """Rule engine: per-rep findings from the rep metrics, the exercise's demand and the athlete's
-capacity.
+capacity, and session findings from a session's reps together (left/right asymmetry across
+the sets led by either leg).
 
-Every rule compares one number computed from the rep with a limit ``threshold + margin``
-(the threshold says what matters, the margin what the sensors cannot tell apart) and fires
-when the number is strictly beyond it. The margins are the combined measurement errors
+Every rule compares one number computed from the rep (or the reps) with a limit ``threshold +
+margin`` (the threshold says what matters, the margin what the sensors cannot tell apart) and
+fires when the number is strictly beyond it. The margins are the combined measurement errors
 (domain notes, section 5); a population mean alone never produces a finding (section 6).
 The rules, their thresholds, margins and reasons are in ``docs/analysis.md``.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -84,8 +86,25 @@ class RuleParams:
         Exercises whose lead knee should travel forward. Default the split squats and step-ups
         [src: coaching cue, domain notes section 2].
     asymmetry_threshold_deg : float
-        ``asymmetry``: left/right difference that matters. Default 0.0 [assumption: no validated
-        cutoff exists (domain notes section 3); any difference beyond the noise is reported].
+        ``asymmetry`` and ``set_asymmetry``: left/right difference that matters. Default 0.0
+        [assumption: no validated cutoff exists (domain notes section 3); any difference beyond
+        the noise is reported].
+    ir_random_error_deg : float
+        The part of ``ir_error_deg`` that changes from rep to rep (sensor noise, the dynamic
+        soft-tissue wobble); the rest, ``sqrt(error**2 - random**2)`` of the rep's error (with
+        the pelvis term when there is one), is systematic within a session (sensor-to-segment
+        calibration, heading, the repeatable part of the soft-tissue artefact, the unmeasured
+        pelvis) and does not average out over reps. ``set_asymmetry`` divides only this part
+        by the square root of the number of reps. Must not exceed ``ir_error_deg``. Default 2.0
+        [assumption: soft-tissue artefact depends on the task and differs between subjects
+        (Leardini et al. 2005, doi:10.1016/j.gaitpost.2004.05.002), so for one athlete in one
+        exercise it repeats from rep to rep and most of the 5 deg is systematic; the
+        simulator's fused peak IR scatters less than this from rep to rep within a set,
+        docs/analysis.md].
+    set_asymmetry_min_reps : int
+        ``set_asymmetry``: reps needed on each lead side before the sides are compared.
+        Default 3 [assumption: the fewest that give a mean and a rep-to-rep SD worth the name;
+        a set usually has more]. At least 2.
     """
 
     ir_error_deg: float = 5.0
@@ -108,6 +127,8 @@ class RuleParams:
         "crossover_step_up",
     )
     asymmetry_threshold_deg: float = 0.0
+    ir_random_error_deg: float = 2.0
+    set_asymmetry_min_reps: int = 3
 
     def __post_init__(self) -> None:
         for name in (
@@ -117,10 +138,21 @@ class RuleParams:
             "margin_sigmas",
             "pelvis_change_error_deg",
             "shank_inclination_error_deg",
+            "ir_random_error_deg",
         ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be finite and >= 0, got {value}")
+        if self.ir_random_error_deg > self.ir_error_deg:
+            raise ValueError(
+                f"ir_random_error_deg ({self.ir_random_error_deg}) is a part of ir_error_deg "
+                f"({self.ir_error_deg}) and cannot exceed it"
+            )
+        if self.set_asymmetry_min_reps < 2:
+            raise ValueError(
+                f"set_asymmetry_min_reps must be >= 2 (a rep-to-rep SD needs two reps), got "
+                f"{self.set_asymmetry_min_reps}"
+            )
 
     def rep_error_deg(self, exercise: str, hip_reference: str) -> float:
         """Error of one rep's rotation value for an exercise and hip reference, degrees."""
@@ -166,7 +198,8 @@ def pelvic_rotation_about_femur_deg(
 
 
 class FindingRules:
-    """Per-rep findings: give reps to :meth:`evaluate`.
+    """Findings: per rep from :meth:`evaluate`, over a session's reps from
+    :meth:`evaluate_session`.
 
     Parameters
     ----------
@@ -189,7 +222,8 @@ class FindingRules:
         self.params = params or RuleParams()
 
     def evaluate(self, reps: Iterable[Rep]) -> list[Finding]:
-        """Findings of some reps, in rep order, then rule order, right leg before left.
+        """Per-rep findings of some reps, in rep order, then rule order, right leg before left
+        (every finding has its ``rep``).
 
         Parameters
         ----------
@@ -218,6 +252,45 @@ class FindingRules:
             if finding is not None:
                 findings.append(finding)
         return findings
+
+    def evaluate_session(self, reps: Iterable[Rep]) -> tuple[list[Finding], list[str]]:
+        """Session findings (``rep`` None) of a session's reps, and notes on every comparison
+        that gave none.
+
+        ``set_asymmetry``: in unilateral work (reps with one lead leg among two instrumented
+        legs: split squats, step-ups, hinges, 90/90) the lead leg's ``peak_hip_rotation_deg``
+        in the reps led by the right leg is compared with the lead leg's in the reps led by the
+        left, per exercise and hip reference (different exercises are never compared). It
+        fires when the difference of the two means is beyond ``asymmetry_threshold_deg`` plus
+        the margin of a difference of two means (``docs/analysis.md``); it needs
+        ``set_asymmetry_min_reps`` reps with a value on each side. Bilateral reps (a squat:
+        both legs lead) are left to the per-rep ``asymmetry`` rule.
+
+        Parameters
+        ----------
+        reps : iterable of Rep
+            The session's completed reps, of one or more exercises and sets.
+
+        Returns
+        -------
+        findings : list of Finding
+            In the order the exercises first appear.
+        notes : list of str
+            One line per compared exercise that gave no finding (the numbers, or why it was
+            not compared).
+        """
+        groups: dict[tuple[str, str], list[Rep]] = {}
+        for rep in reps:
+            groups.setdefault((rep.exercise, rep.hip_reference), []).append(rep)
+        findings: list[Finding] = []
+        notes: list[str] = []
+        for group in groups.values():
+            finding, note = self._set_asymmetry(group)
+            if finding is not None:
+                findings.append(finding)
+            if note:
+                notes.append(note)
+        return findings, notes
 
     def _rotation_name(self, rep: Rep) -> str:
         if rep.hip_reference == "room":
@@ -408,3 +481,86 @@ class FindingRules:
                 "margin_deg": margin,
             },
         )
+
+    def _set_asymmetry(self, reps: list[Rep]) -> tuple[Finding | None, str]:
+        """The ``set_asymmetry`` finding of one exercise's reps (one hip reference), or the
+        note saying why there is none ("" for bilateral reps, which the rule leaves alone)."""
+        p = self.params
+        first = reps[0]
+        values: dict[Side, list[float]] = {"r": [], "l": []}
+        one_leg = 0
+        for rep in reps:
+            leads = rep.lead_sides
+            if len(rep.legs) < 2:
+                one_leg += 1
+            elif len(leads) == 1:
+                value = rep.legs[leads[0]].peak_hip_rotation_deg
+                if math.isfinite(value):
+                    values[leads[0]].append(value)
+        head = f"set_asymmetry, {first.exercise}"
+        n_r, n_l = len(values["r"]), len(values["l"])
+        if n_r + n_l == 0:
+            if one_leg:
+                return None, (
+                    f"{head}: not compared: only one leg is instrumented, so the lead leg of "
+                    "a rep cannot be told"
+                )
+            return None, ""
+        if min(n_r, n_l) < p.set_asymmetry_min_reps:
+            return None, (
+                f"{head}: not compared: {n_r} reps led by the right leg and {n_l} led by the "
+                f"left with a value; at least {p.set_asymmetry_min_reps} on each side are needed"
+            )
+        mean_r, sd_r = statistics.fmean(values["r"]), statistics.stdev(values["r"])
+        mean_l, sd_l = statistics.fmean(values["l"]), statistics.stdev(values["l"])
+        diff = mean_r - mean_l
+        rep_error = p.rep_error_deg(first.exercise, first.hip_reference)
+        random_error = p.ir_random_error_deg
+        systematic = math.sqrt(rep_error**2 - random_error**2)
+        # Per side: the systematic error stays whole, the rep-to-rep scatter (the observed SD,
+        # never believed below the random measurement error) shrinks with the reps.
+        variance = (
+            2 * systematic**2
+            + (max(sd_r, random_error) ** 2 / n_r)
+            + (max(sd_l, random_error) ** 2 / n_l)
+        )
+        margin = p.margin_sigmas * math.sqrt(variance)
+        name = self._rotation_name(first)
+        numbers = (
+            f"{name} of the lead leg {mean_r:.1f} ± {sd_r:.1f} deg (mean ± SD of {n_r} reps) "
+            f"leading with the right leg, {mean_l:.1f} ± {sd_l:.1f} deg ({n_l} reps) leading "
+            "with the left"
+        )
+        limit = f"the {p.asymmetry_threshold_deg:.1f} deg allowed plus the {margin:.1f} deg margin"
+        if not abs(diff) > p.asymmetry_threshold_deg + margin:
+            return None, (
+                f"{head}: {numbers}: {abs(diff):.1f} deg apart, within {limit}: no asymmetry "
+                "beyond the measurement noise"
+            )
+        low: Side = "l" if diff > 0 else "r"
+        finding = Finding(
+            rule="set_asymmetry",
+            side=low,
+            rep=None,
+            message=(
+                f"{first.exercise}, sets led by the right against the left leg: {numbers}; "
+                f"{abs(diff):.1f} deg less on the {_LEG[low]}: more than {limit} of a "
+                f"difference of two set means ({systematic:.1f} deg systematic error per leg, "
+                "from calibration, heading and soft tissue, which more reps do not average "
+                "out, and the rep-to-rep scatter, which they do)."
+            ),
+            values={
+                "hip_rotation_r_deg": mean_r,
+                "sd_r_deg": sd_r,
+                "n_r": float(n_r),
+                "hip_rotation_l_deg": mean_l,
+                "sd_l_deg": sd_l,
+                "n_l": float(n_l),
+                "difference_deg": diff,
+                "threshold_deg": p.asymmetry_threshold_deg,
+                "margin_deg": margin,
+                "systematic_error_deg": systematic,
+                "random_error_deg": random_error,
+            },
+        )
+        return finding, ""

@@ -27,7 +27,10 @@ analysis knows) the reps are segmented (:func:`coxa.analysis.segment_reps`) and 
 (:class:`coxa.analysis.FindingRules`) run on them with the demand file and, with ``--athlete``,
 the athlete's capacity from their clinical tests stored in the project catalog. The per-rep
 table is printed; ``--reps-out`` writes it as CSV (:data:`REP_COLUMNS`, one row per rep and
-leg, times on the angles' clock, empty where unknown), atomically as the angles.
+leg, times on the angles' clock, empty where unknown), atomically as the angles. The findings
+about the reps together (:meth:`coxa.analysis.FindingRules.evaluate_session`, e.g. the lead
+leg's rotation in the right-lead against the left-lead reps) are printed below the table; they
+belong to no single rep, so the per-rep CSV does not carry them.
 
 Exit status: 0 written; 1 the output could not be written; 2 bad arguments or an input that
 cannot be read or used (a malformed file: the message names the line); 3 calibration refused;
@@ -72,7 +75,7 @@ from coxa.cli._common import (
     finding_rules,
     open_catalog,
 )
-from coxa.cli._readout import leg_findings, render_summary
+from coxa.cli._readout import findings_by_rep, leg_findings, render_summary
 from coxa.fusion import (
     AngleTable,
     CalibrationError,
@@ -290,12 +293,18 @@ class RepAnalysis:
         Per rep number (every rep has an entry).
     notes : list of str
         Where the exercise came from, the demand file, the capacity (or why there is none).
+    session_findings : list of Finding
+        Findings about the reps together (``rep`` None), e.g. ``set_asymmetry``.
+    session_notes : list of str
+        The session comparisons that gave no finding: their numbers, or why they were not made.
     """
 
     exercise: ExerciseId
     reps: list[Rep]
     findings: dict[int, list[Finding]]
     notes: list[str]
+    session_findings: list[Finding]
+    session_notes: list[str]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -358,7 +367,13 @@ def run(args: argparse.Namespace) -> int:
     for line in reps.notes:
         print(line)
     findings = reps.findings
-    for line in render_summary(reps.reps, table.hip_reference, findings=findings):
+    for line in render_summary(
+        reps.reps,
+        table.hip_reference,
+        findings=findings,
+        session_findings=reps.session_findings,
+        session_notes=reps.session_notes,
+    ):
         print(line)
     if reps_out is not None:
         rows = rep_rows(reps.reps, findings, table.hip_reference)
@@ -420,10 +435,9 @@ def analyze_reps(analysis: Analysis, args: argparse.Namespace) -> RepAnalysis | 
     else:
         rules, notes = finding_rules(args.demand, None, None)
     reps = segment_reps(analysis.table, exercise)
-    findings: dict[int, list[Finding]] = {rep.index: [] for rep in reps}
-    for finding in rules.evaluate(reps):
-        findings[finding.rep].append(finding)
-    return RepAnalysis(exercise, reps, findings, [note, *notes])
+    findings = findings_by_rep(reps, rules.evaluate(reps))
+    session_findings, session_notes = rules.evaluate_session(reps)
+    return RepAnalysis(exercise, reps, findings, [note, *notes], session_findings, session_notes)
 
 
 def _cell(value: float, digits: int) -> str:

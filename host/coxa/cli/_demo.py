@@ -11,8 +11,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from coxa.analysis import Finding, FindingRules, Rep, RepCounter, load_demand
-from coxa.cli._readout import LiveState, TerminalPanel, TruthRep, render_summary
+from coxa.analysis import FindingRules, Rep, RepCounter, load_demand
+from coxa.cli._readout import (
+    LiveState,
+    TerminalPanel,
+    TruthRep,
+    findings_by_rep,
+    render_summary,
+)
 from coxa.fusion import AngleTable, Calibration, CalibrationError, FusionCore, FusionParams
 from coxa.geometry import Side
 from coxa.sim import (
@@ -281,11 +287,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print()
     reps = session.counter.reps
-    findings: dict[int, list[Finding]] = {rep.index: [] for rep in reps}
-    for finding in FindingRules(load_demand()).evaluate(reps):
-        findings[finding.rep].append(finding)
+    rules = FindingRules(load_demand())
+    findings = findings_by_rep(reps, rules.evaluate(reps))
+    session_findings, notes = rules.evaluate_session(reps)
     truth = _truth_reps(recording, duration_s)
-    for line in render_summary(reps, core.hip_reference, truth, findings):
+    for line in render_summary(reps, core.hip_reference, truth, findings, session_findings, notes):
         print(line)
     print("(findings without the athlete's capacity: see 'coxa record --athlete')")
     return 0

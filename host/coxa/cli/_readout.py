@@ -4,7 +4,7 @@ the end-of-set summary table."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -113,6 +113,16 @@ class TruthRep:
     peak_knee_deg: dict[Side, float]
 
 
+def findings_by_rep(reps: Sequence[Rep], findings: Iterable[Finding]) -> dict[int, list[Finding]]:
+    """Per-rep findings by rep number, every rep with an entry (possibly empty); session
+    findings (``rep`` None) are left out."""
+    out: dict[int, list[Finding]] = {rep.index: [] for rep in reps}
+    for finding in findings:
+        if finding.rep is not None:
+            out.setdefault(finding.rep, []).append(finding)
+    return out
+
+
 def leg_findings(findings: Sequence[Finding], side: Side) -> list[Finding]:
     """The findings about one leg (a finding about no leg in particular is about both)."""
     return [f for f in findings if f.side is None or f.side == side]
@@ -142,10 +152,14 @@ def render_summary(
     hip_reference: HipReference,
     truth: Sequence[TruthRep] | None = None,
     findings: Mapping[int, Sequence[Finding]] | None = None,
+    session_findings: Sequence[Finding] = (),
+    session_notes: Sequence[str] = (),
 ) -> list[str]:
     """Lines of the per-rep summary; with ``truth``, a truth and an error column per value;
     with ``findings`` (per rep number), a column of each leg's finding rules and every
-    finding's reason in plain words below the table."""
+    finding's reason in plain words below the table; then the session findings
+    (:meth:`coxa.analysis.FindingRules.evaluate_session`: comparisons across reps and sets)
+    and the notes on the comparisons that gave none, when there are any."""
     label = rotation_label(hip_reference)
     lines = [f"reps: {len(reps)}"]
     if hip_reference == "room":
@@ -179,6 +193,11 @@ def render_summary(
         every = [f for rep in reps for f in findings.get(rep.index, ())]
         lines.append(f"findings: {len(every)}" + (":" if every else ""))
         lines += [f"  {f.rule}: {f.message}" for f in every]
+    if session_findings or session_notes:
+        count = len(session_findings)
+        lines.append(f"across reps and sets: {count} finding{'' if count == 1 else 's'}:")
+        lines += [f"  {f.rule}: {f.message}" for f in session_findings]
+        lines += [f"  ({note})" for note in session_notes]
     if truth is not None:
         lines.append(f"simulated reps: {len(truth)}")
         if errors:

@@ -183,7 +183,14 @@ def run_session(
         elif pipeline.counter is not None:
             print(f"exercise: {recorder.exercise}")
             findings = pipeline.findings if rules is not None else None
-            for line in render_summary(pipeline.reps, pipeline.hip_reference, findings=findings):
+            session = rules.evaluate_session(pipeline.reps) if rules is not None else ((), ())
+            for line in render_summary(
+                pipeline.reps,
+                pipeline.hip_reference,
+                findings=findings,
+                session_findings=session[0],
+                session_notes=session[1],
+            ):
                 print(line)
         table = pipeline.table()
         print(f"angle table: {table.n_rows} rows, sha256 {table_digest(table)}")

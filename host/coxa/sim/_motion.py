@@ -40,7 +40,7 @@ from coxa.sim._exercises import (
     quat_world_pelvis_base_wxyz,
 )
 from coxa.sim._legs import hip_rotation_angles_rad, solve_leg_to_ankle
-from coxa.sim._profiles import IntArray, RepSchedule, minimum_jerk
+from coxa.sim._profiles import IntArray, RepSchedule, minimum_jerk, screw_home_deg
 from coxa.sim._skeleton import Anthropometry, LegLinks, leg_links_m, side_sign
 
 _log = logging.getLogger(__name__)
@@ -51,6 +51,15 @@ _Z_AXIS = np.array([0.0, 0.0, 1.0])
 
 #: Time step of the dense evaluation behind the per-rep truth, seconds.
 _TRUTH_STEP_S = 0.002
+#: Exercises whose front knee can drift back (``MotionParams.front_knee_back_deg``).
+_KNEE_BACK_EXERCISES: tuple[Exercise, ...] = ("split_squat", "ffe_split_squat")
+#: Least knee flexion the front knee must still gain from the top to the bottom of a rep with
+#: a knee drift, degrees [assumption: a rep the rep counter's lead-knee window can follow].
+_KNEE_BACK_MIN_BEND_DEG = 10.0
+#: Iterations and tolerance of the per-rep solve of the knee drift (the inclination changes
+#: almost 1:1 with the knee flexion, so each iteration gains one or two digits), degrees.
+_KNEE_BACK_ITERATIONS = 30
+_KNEE_BACK_TOLERANCE_DEG = 1e-9
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,8 @@ class MotionParams:
         headings there). Default 20 [assumption].
     depth_deg : float or None
         Peak knee flexion of the working leg at the bottom of each rep, degrees (clinical tests:
-        the knee flexion held during the test). None: the exercise default.
+        the knee flexion held during the test; with ``front_knee_back_deg`` the knee flexion the
+        rep would reach without the drift). None: the exercise default.
     depth_spread_deg : float
         Standard deviation of a per-rep depth variation drawn from ``seed``, degrees. Default 0.
     descent_s, bottom_pause_s, ascent_s, top_pause_s : float
@@ -148,6 +158,17 @@ class MotionParams:
         Segment dimensions.
     seed : int
         Seed of the per-rep variations. Default 0.
+    front_knee_back_deg : float
+        Split squats (``'split_squat'``, ``'ffe_split_squat'``): how far the forward inclination
+        of the front (working) shank at the bottom of each rep falls below its value at the
+        top, where the rep starts, degrees (>= 0): the front knee drifts back during the
+        descent instead of travelling forward over the toes. The front hip keeps its commanded
+        flexion (so the hip sinks as deep and the rear foot stays within reach) and the front
+        knee flexes less at the bottom, by as much as that takes (solved per rep on the true
+        geometry: the true inclination at the bottom time is exactly the top value minus this);
+        both feet stay planted. ValueError for other exercises, or when it would leave the
+        front knee less than 10 deg more flexed at the bottom than at the top. Default 0
+        [assumption: the templates' knee path, the knee travels forward].
     """
 
     exercise: Exercise = "squat"
@@ -183,6 +204,7 @@ class MotionParams:
     seed: int = 0
     sets: int = 1
     set_rest_s: float = 20.0
+    front_knee_back_deg: float = 0.0
 
     def __post_init__(self) -> None:
         if self.exercise not in EXERCISES:
@@ -224,6 +246,15 @@ class MotionParams:
             raise ValueError(
                 f"{self.exercise} plants both feet, so its knee flexion and hip flexion follow "
                 "from where they stand: depth_spread_deg and hip_flexion_bottom_deg do not apply"
+            )
+        if not (np.isfinite(self.front_knee_back_deg) and self.front_knee_back_deg >= 0):
+            raise ValueError(
+                f"front_knee_back_deg must be finite and >= 0, got {self.front_knee_back_deg}"
+            )
+        if self.front_knee_back_deg != 0 and self.exercise not in _KNEE_BACK_EXERCISES:
+            raise ValueError(
+                f"front_knee_back_deg applies to {', '.join(_KNEE_BACK_EXERCISES)}, not "
+                f"{self.exercise!r}"
             )
         if self.hip_adduction_offset_deg != 0 and template.plant_feet:
             raise ValueError(
@@ -441,6 +472,13 @@ class TruthColumns:
     hip_deg: dict[Side, VecCols]
     knee_deg: dict[Side, VecCols]
 
+    def shank_inclination_deg(self, side: Side) -> FloatArray:
+        """Forward inclination of one shank from vertical, degrees, ``(N,)``, as
+        :meth:`MotionState.shank_inclination_deg`."""
+        knee = self.origins["tibia_r" if side == "r" else "tibia_l"]
+        ankle = self.ankles[side]
+        return np.degrees(np.arctan2(knee[0] - ankle[0], knee[2] - ankle[2]))
+
     def state(self) -> MotionState:
         """The truth as a :class:`MotionState` (interleaved arrays)."""
         n = self.t_s.shape[0]
@@ -491,6 +529,9 @@ class Motion:
         Resolved nominal depth and bottom IR targets, degrees (0 for a still other leg).
     rep_depth_deg, rep_hip_ir_working_deg, rep_hip_ir_other_deg : ndarray
         Per-rep targets after the seeded spread, degrees, shape ``(max(sets * reps, 1),)``.
+    rep_knee_back_deg : ndarray
+        Knee flexion the front knee gives up at the bottom of each rep for
+        ``front_knee_back_deg`` (solved), degrees, same shape; zeros without a drift.
 
     Examples
     --------
@@ -563,6 +604,7 @@ class Motion:
         )
         other = self.hip_ir_other_bottom_deg + params.hip_ir_spread_deg * z[2]
         self.rep_hip_ir_other_deg: FloatArray = other if t.other_leg_rotates else np.zeros(n)
+        self.rep_knee_back_deg: FloatArray = np.zeros(n)
 
         base = params.body
         sign = side_sign(self.working_side)
@@ -600,6 +642,8 @@ class Motion:
                 top.quats["pelvis"],
                 top.origins["pelvis"],
             )
+        if params.front_knee_back_deg != 0:
+            self.rep_knee_back_deg = self._solve_knee_back()
         _log.debug(
             "motion %s: %d x %d reps, depth %.1f deg, IR %.1f/%.1f deg, setup %.2f s, %.2f s",
             params.exercise,
@@ -611,6 +655,41 @@ class Motion:
             self.schedule.setup_s,
             self.duration_s,
         )
+
+    def _solve_knee_back(self) -> FloatArray:
+        """Knee flexion each rep's front knee gives up at the bottom so that the true front
+        shank inclination there is the top value minus ``front_knee_back_deg``, degrees."""
+        p, tpl = self.params, self.template
+        n = self.rep_depth_deg.size
+        idx = np.arange(n, dtype=np.int64)
+        ones, zeros = np.ones(n), np.zeros(n)
+        side = self.working_side
+        top = self._truth(zeros, ones, zeros, idx, solve=True).shank_inclination_deg(side)
+        target = top - p.front_knee_back_deg
+        # The inclination grows almost 1:1 with the knee flexion (foot anchored, hip flexion
+        # held): a fixed-point iteration on the excess converges.
+        reduction = np.zeros(n)
+        for _ in range(_KNEE_BACK_ITERATIONS):
+            self.rep_knee_back_deg = reduction
+            bottom = self._truth(zeros, ones, ones, idx, solve=True).shank_inclination_deg(side)
+            excess = bottom - target
+            if float(np.max(np.abs(excess))) < _KNEE_BACK_TOLERANCE_DEG:
+                break
+            reduction = reduction + excess
+        else:
+            raise RuntimeError("the front knee drift did not converge")
+        top_knee = tpl.work_knee_flexion.top(self.depth_deg - tpl.depth_default_deg)
+        bottom_knee = tpl.work_knee_flexion.bottom(self.rep_depth_deg - tpl.depth_default_deg)
+        bend = bottom_knee - reduction - top_knee
+        if float(bend.min()) < _KNEE_BACK_MIN_BEND_DEG:
+            k = int(np.argmin(bend))
+            raise ValueError(
+                f"front_knee_back_deg {p.front_knee_back_deg} leaves the front knee of rep {k} "
+                f"only {bend[k]:.1f} deg more flexed at the bottom than at the top (at least "
+                f"{_KNEE_BACK_MIN_BEND_DEG:.0f} needed): too much drift for a depth of "
+                f"{self.rep_depth_deg[k]:.1f} deg"
+            )
+        return reduction
 
     def _top_is_off_neutral(self) -> bool:
         """Whether a standing exercise's top position differs from the neutral pose."""
@@ -717,7 +796,7 @@ class Motion:
     def _knee_deg(self, flexion_deg: FloatArray) -> VecCols:
         """Knee (flexion, adduction 0, screw-home rotation), degrees."""
         p = self.params
-        rotation = p.screw_home_deg * minimum_jerk(flexion_deg / p.screw_home_range_deg)
+        rotation = screw_home_deg(flexion_deg, p.screw_home_deg, p.screw_home_range_deg)
         return flexion_deg, np.zeros_like(flexion_deg), rotation
 
     def _commanded_leg(
@@ -812,12 +891,11 @@ class Motion:
         if solve and tpl.both_feet_planted and pelvis_m is not None:
             work = self._planted_leg(self.working_side, work_ir, q_pelvis, pelvis_m)
         else:
+            work_knee = _ramp(tpl.work_knee_flexion, top_offset, rep_offset, w, s)
+            if p.front_knee_back_deg != 0:
+                work_knee = work_knee - s * self.rep_knee_back_deg[idx]
             work = self._commanded_leg(
-                self.working_side,
-                work_flexion,
-                _ramp(tpl.work_knee_flexion, top_offset, rep_offset, w, s),
-                work_ir,
-                work_adduction,
+                self.working_side, work_flexion, work_knee, work_ir, work_adduction
             )
         q_femur_w, q_tibia_w = self._segments(self.working_side, q_pelvis, work)
         links_w = leg_links_m(body, self.working_side, q_pelvis, q_femur_w, q_tibia_w)
