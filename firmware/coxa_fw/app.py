@@ -33,6 +33,15 @@ never read because its hardware FIFO overflowed (estimated from the time gap; ``
 Not counted: frames a link lost after taking them (the host gets those samples by backfill while
 the FIFO holds them), and time without samples during an IMU error (bit ``IMU_ERROR``; the
 sequence numbers stay contiguous, the frame times show the gap).
+
+Accelerometer calibration
+-------------------------
+With an ``acc_cal`` (:class:`coxa_fw.acc_cal.AccCal`), :meth:`step` hands every sample's
+flags and uncorrected accelerometer counts to ``acc_cal.add`` (integers only), and the
+calibration in use is subtracted from every sample before the AHRS (by the sampler:
+:meth:`coxa_fw.sampler.Sampler.set_acc_cal`). The fit runs in :meth:`calibrate`, which the
+shell calls after :meth:`step`: it allocates floats and takes milliseconds, so it stays out
+of the sampling path.
 """
 
 import wire
@@ -107,6 +116,10 @@ class App:
         Framer settings (see :mod:`coxa_fw.framer`).
     stall_ms, retry_ms, retry_max_ms : int
         IMU error handling.
+    acc_cal : AccCal, optional
+        Accelerometer calibration (:mod:`coxa_fw.acc_cal`): its calibration in use is
+        applied from the start, its rests collected in :meth:`step`, its fits run in
+        :meth:`calibrate`. None: no calibration.
 
     Attributes
     ----------
@@ -145,6 +158,7 @@ class App:
         stall_ms: int = 500,
         retry_ms: int = 100,
         retry_max_ms: int = 5000,
+        acc_cal=None,
     ) -> None:
         if board_id < 0 or board_id > 0xFFFF:
             raise ValueError("board_id must be a u16")
@@ -182,6 +196,8 @@ class App:
             first_seq=first_seq,
             start_us=start_us,
         )
+        self.acc_cal = acc_cal
+        self._apply_acc_cal()
         self.fifo = SampleFifo(fifo_capacity, self.sampler, first_seq)
         self.framers = []
         for _ in range(links):
@@ -254,6 +270,8 @@ class App:
         q = ahrs.q
         si = s.si
         w = s.w
+        raw = s.raw
+        cal = self.acc_cal
         extra = self._next_flags
         self._next_flags = 0
         f = 0
@@ -262,6 +280,8 @@ class App:
             f = (ahrs.update(si[0], si[1], si[2], si[3], si[4], si[5]) & 0x0F) | s.clip | extra
             extra = 0
             fifo.push(q, w[0], w[1], w[2], f, w[3], w[4], w[5])
+            if cal is not None:
+                cal.add(f, raw[3], raw[4], raw[5])
         self.last_flags = f
         return n
 
@@ -309,11 +329,37 @@ class App:
 
     def _use_imu(self, imu) -> None:
         """Start sampling from ``imu`` (new or re-initialised) at the configured rate."""
-        self.sampler.set_imu(imu, self.rate_hz)
+        s = self.sampler
+        s.set_imu(imu, self.rate_hz)
+        cal = self.acc_cal
+        if cal is not None:
+            c = s.acc_m_s2_per_count
+            cal.start(self.rate_hz, c[0], c[1], c[2])
         self.imu = imu
         self.imu_ok = True
         odr = getattr(imu, "odr_hz", None)
         self._retune_ahrs(odr if odr else self.rate_hz)
+
+    def calibrate(self) -> bool:
+        """Do the accelerometer calibration's pending work (store a finished rest, fit) and
+        apply a newly accepted calibration; True if one was applied. Call it outside
+        :meth:`step` (after it, in the sampling task): a fit takes milliseconds."""
+        cal = self.acc_cal
+        if cal is None or not cal.process():
+            return False
+        self._apply_acc_cal()
+        return True
+
+    def _apply_acc_cal(self) -> None:
+        cal = self.acc_cal
+        if cal is None:
+            return
+        b = cal.offset_m_s2
+        k = cal.scale
+        if cal.valid:
+            self.sampler.set_acc_cal(b[0], b[1], b[2], k[0], k[1], k[2])
+        else:
+            self.sampler.set_acc_cal(0.0, 0.0, 0.0)
 
     # ---------------------------------------------------------------------------------------
     # Links

@@ -4,7 +4,8 @@
 ``tools/fw_deploy.py`` writes) builds everything and runs these tasks until reset:
 
 =========  =====================================================================================
-sampling   ``app.step()`` every ``SAMPLE_BATCH`` sample periods (the IMU FIFO's watermark)
+sampling   ``app.step()`` every ``SAMPLE_BATCH`` sample periods (the IMU FIFO's watermark), then
+           ``app.calibrate()`` (accelerometer calibration: rests, fits; ``ACC_CAL_PATH``)
 ble        ``BlePeripheral.pump()``: connection changes, commands, notifications (back-pressure)
 usb        ``SerialLink.poll()`` / ``pump()`` on the USB CDC port (once a host has sent a command)
 status     a status frame every ``STATUS_PERIOD_MS`` on both links; battery level
@@ -32,6 +33,7 @@ import machine
 import wire
 
 from coxa_fw import VERSION, profiles
+from coxa_fw.acc_cal import AccCal
 from coxa_fw.app import LINK_BLE, LINK_USB, App
 
 TYPE_CHECKING = False
@@ -53,6 +55,7 @@ LOG_PATH = "log.txt"
 LOG_OLD_PATH = "log.1.txt"
 LOG_MAX_BYTES = 16384
 SECRETS_PATH = "ble_secrets.bin"
+ACC_CAL_PATH = "acc_cal.bin"
 RATE_HZ = 200
 SAMPLE_BATCH = 4
 WDT_TIMEOUT_MS = 8000
@@ -216,6 +219,7 @@ class Shell:
         log_old_path: str = LOG_OLD_PATH,
         rate_hz: int = RATE_HZ,
         clock=time,
+        acc_cal_path: str = ACC_CAL_PATH,
     ) -> None:
         self.clock = clock
         self.profile = profiles.get_profile(profile_name)
@@ -259,6 +263,8 @@ class Shell:
             self.log.write("imu: %s ok" % self.profile["imu"]["type"])
         except (OSError, ValueError) as e:
             self.log.write("imu: not available (%r); retrying in the background" % (e,))
+        self.acc_cal = AccCal(acc_cal_path, log=self.log.write)
+        self.acc_cal.load()
         self.app = App(
             imu,
             clock,
@@ -269,6 +275,7 @@ class Shell:
             imu_factory=self._open_imu,
             axis_map=self.profile["imu"].get("board_from_sensor"),
             battery_mv=self.battery_mv if self._adc is not None else None,
+            acc_cal=self.acc_cal,
         )
         if ble is None:
             import bluetooth
@@ -355,6 +362,7 @@ class Shell:
         app = self.app
         while self.running:
             app.step()
+            app.calibrate()
             ok = app.imu_ok
             if ok != self.imu_was_ok:
                 self.imu_was_ok = ok

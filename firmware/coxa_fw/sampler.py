@@ -62,6 +62,17 @@ wire-scale integers (gyroscope 32768 LSB per 2000 deg/s, accelerometer 2048 LSB 
 integer fixed-point multipliers, clamped to +-32767, and (ii) to SI floats for the AHRS. A
 sensor value at its full-scale limit, or one clamped by the rescaling, sets
 ``GYR_CLIPPED``/``ACC_CLIPPED``.
+
+Accelerometer calibration
+-------------------------
+:meth:`Sampler.set_acc_cal` sets an offset ``b`` (m/s^2) and scale ``k`` per board axis
+(:mod:`coxa_fw.acc_cal`); every accelerometer sample then becomes ``k (a - b)``, in the SI
+floats and in the wire integers alike (raw-mode frames carry what the filter got). Applied
+without extra allocation: the offset in 1/16 count of the sensor (``co``, an int) comes off
+the count shifted by 4 bits and ``k`` is folded into the scales, so the SI value is still one
+float product, ``((v << 4) - co) * (k sc / 16)``, exactly ``v sc`` without calibration; the
+wire integer gets ``k`` in its multiplier and loses the offset in 1/16384 wire count before
+its one rounding. The uncorrected counts stay in ``raw`` for the calibration's own rests.
 """
 
 from array import array
@@ -194,6 +205,11 @@ class Sampler:
         After :meth:`load`: the same in wire scale (i16).
     clip : int
         After :meth:`load`: ``SAMPLE_GYR_CLIPPED | SAMPLE_ACC_CLIPPED`` bits.
+    raw : list of 6 int
+        After :meth:`load`: the sensor counts behind ``si`` (gyro, accelerometer; board axes,
+        sign of the axis map not applied, no calibration).
+    acc_m_s2_per_count : list of 3 float
+        m/s^2 per count of ``raw[3:6]`` (axis-map sign included, no calibration).
     break_k : int
         Ordinal of the first sample after the latest time-line break (-1: none yet).
     st_hi, st_lo, st_p16 : int
@@ -249,7 +265,13 @@ class Sampler:
             self._sgn[i + 3] = self._sgn[i]
         self._mul = [0, 0, 0, 0, 0, 0]  # wire-scale multipliers, Q14, sign included
         self._mul2 = [0, 0, 0, 0, 0, 0]  # their fraction, Q14 of one LSB of _mul
-        self._sc = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]  # SI scales, sign included
+        self._sc16 = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]  # SI per 1/16 count, sign and k included
+        self._co = [0, 0, 0, 0, 0, 0]  # calibration offset, 1/16 sensor count (gyro: 0)
+        self._cw = [0, 0, 0, 0, 0, 0]  # calibration offset, Q14 wire counts (gyro: 0)
+        self._cal_b = [0.0, 0.0, 0.0]  # calibration offset, m/s^2, board axes
+        self._cal_k = [1.0, 1.0, 1.0]  # calibration scale
+        self.raw = [0, 0, 0, 0, 0, 0]
+        self.acc_m_s2_per_count = [0.0, 0.0, 0.0]
         self.imu = None
         self.rate_hz = rate_hz
         self.period_p16 = 0
@@ -273,8 +295,6 @@ class Sampler:
         """Use a (new or re-initialised) IMU at ``rate_hz``; the time line starts afresh."""
         if rate_hz < 1 or rate_hz > 1000:
             raise ValueError("rate_hz must be in 1..1000")
-        self.imu = imu
-        self.rate_hz = rate_hz
         odr = rate_hz
         if imu is not None:
             odr = getattr(imu, "odr_hz", rate_hz) or rate_hz
@@ -282,19 +302,9 @@ class Sampler:
             a = imu.acc_m_s2_per_lsb / wire.ACC_M_S2_PER_LSB
             if g <= 0 or a <= 0 or g >= 1.99 or a >= 1.99:
                 raise ValueError("IMU scales out of range for the wire format")
-            # ratio ~ (m1 + m2 / 2**14) / 2**14: two small-int factors, 2**-28 resolution
-            mg1 = int(g * 16384.0)
-            mg2 = int((g * 16384.0 - mg1) * 16384.0 + 0.5)
-            ma1 = int(a * 16384.0)
-            ma2 = int((a * 16384.0 - ma1) * 16384.0 + 0.5)
-            for i in range(3):
-                s = self._sgn[i]
-                self._mul[i] = s * mg1
-                self._mul2[i] = s * mg2
-                self._mul[i + 3] = s * ma1
-                self._mul2[i + 3] = s * ma2
-                self._sc[i] = s * imu.gyr_rad_s_per_lsb
-                self._sc[i + 3] = s * imu.acc_m_s2_per_lsb
+        self.imu = imu
+        self.rate_hz = rate_hz
+        self._scales()
         self._nominal_p16 = int(16000000.0 / odr + 0.5)
         if self._nominal_p16 > 0xFFFF * 16:
             raise ValueError("sample period too long for the wire's u16 period_us")
@@ -304,6 +314,48 @@ class Sampler:
         dc.update()
         self.last_hi = dc.hi
         self.last_lo = dc.lo
+
+    def _scales(self) -> None:
+        """Multipliers and SI scales of the IMU, with the accelerometer calibration."""
+        imu = self.imu
+        if imu is None:
+            return
+        for i in range(6):
+            s = self._sgn[i]
+            if i < 3:
+                sc = imu.gyr_rad_s_per_lsb
+                r = sc / wire.GYR_RAD_S_PER_LSB
+                b = 0.0
+                k = 1.0
+            else:
+                sc = imu.acc_m_s2_per_lsb
+                self.acc_m_s2_per_count[i - 3] = s * sc
+                b = self._cal_b[i - 3]
+                k = self._cal_k[i - 3]
+                r = k * sc / wire.ACC_M_S2_PER_LSB
+            # ratio ~ (m1 + m2 / 2**14) / 2**14: two small-int factors, 2**-28 resolution
+            m1 = int(r * 16384.0)
+            self._mul[i] = s * m1
+            self._mul2[i] = s * int((r * 16384.0 - m1) * 16384.0 + 0.5)
+            self._sc16[i] = s * k * sc / 16.0
+            co = 16.0 * b / (s * sc)
+            self._co[i] = int(co + 0.5) if co >= 0 else -int(0.5 - co)
+            cw = 16384.0 * k * b / wire.ACC_M_S2_PER_LSB
+            self._cw[i] = int(cw + 0.5) if cw >= 0 else -int(0.5 - cw)
+
+    def set_acc_cal(self, bx, by, bz, kx=1.0, ky=1.0, kz=1.0) -> None:
+        """Apply the accelerometer calibration ``k (a - b)`` per board axis from the next
+        :meth:`load` on (offset ``b`` in m/s^2, at most 2 m/s^2 per axis; scale ``k`` within
+        0.8..1.25); ``set_acc_cal(0, 0, 0)`` removes it."""
+        b = (bx, by, bz)
+        k = (kx, ky, kz)
+        for i in range(3):
+            if not -2.0 <= b[i] <= 2.0 or not 0.8 <= k[i] <= 1.25:  # also NaN
+                raise ValueError("accelerometer calibration out of range")
+        for i in range(3):
+            self._cal_b[i] = float(b[i])
+            self._cal_k[i] = float(k[i])
+        self._scales()
 
     def idle_us(self) -> int:
         """Device time since the last poll that returned samples (or since :meth:`set_imu`)."""
@@ -349,16 +401,22 @@ class Sampler:
         off = self._off
         mul = self._mul
         mul2 = self._mul2
-        sc = self._sc
+        sc16 = self._sc16
+        co = self._co
+        cw = self._cw
         w = self.w
         si = self.si
+        raw = self.raw
         clip = 0
         for a in range(6):
             j = o + off[a]
             v = b[j] | (b[j + 1] << 8)
             if v & 0x8000:
                 v -= 0x10000
-            x = (v * mul[a] + ((v * mul2[a] + _MUL_HALF) >> _MUL_SHIFT) + _MUL_HALF) >> _MUL_SHIFT
+            raw[a] = v
+            x = (
+                v * mul[a] + ((v * mul2[a] + _MUL_HALF) >> _MUL_SHIFT) - cw[a] + _MUL_HALF
+            ) >> _MUL_SHIFT
             c = v > 32766 or v < -32766
             if x > _I16_MAX:
                 x = _I16_MAX
@@ -369,7 +427,7 @@ class Sampler:
             if c:
                 clip |= wire.SAMPLE_GYR_CLIPPED if a < 3 else wire.SAMPLE_ACC_CLIPPED
             w[a] = x
-            si[a] = v * sc[a]
+            si[a] = ((v << 4) - co[a]) * sc16[a]
         self.clip = clip
 
     def raw_sample(self, i: int, axis: int) -> int:

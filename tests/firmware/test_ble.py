@@ -249,6 +249,7 @@ ALLOWED_IMPORTS = {
         "asyncio",
         "bluetooth",
         "coxa_fw",
+        "coxa_fw.acc_cal",
         "coxa_fw.app",
         "coxa_fw.ble",
         "coxa_fw.usb",
