@@ -13,6 +13,15 @@ from coxa.analysis._demand import (
 from coxa.analysis._exercise_params import EXERCISE_IDS, ExerciseId, RepParams, exercise_id
 from coxa.analysis._findings import FINDING_RULES, Finding
 from coxa.analysis._metrics import LegRep
+from coxa.analysis._recognize import (
+    RECOGNITION_FEATURES,
+    FeatureRange,
+    Prototype,
+    Recognition,
+    RecognizeParams,
+    exercise_features,
+    recognize_exercise,
+)
 from coxa.analysis._reps import Rep, RepCounter, segment_reps
 from coxa.analysis._rules import FindingRules, RuleParams, pelvic_rotation_about_femur_deg
 
@@ -20,6 +29,7 @@ __all__ = [
     "DEMAND_STATUSES",
     "EXERCISE_IDS",
     "FINDING_RULES",
+    "RECOGNITION_FEATURES",
     "Capacity",
     "CapacityAt",
     "CapacityPoint",
@@ -29,15 +39,21 @@ __all__ = [
     "DemandStatus",
     "DemandTable",
     "ExerciseId",
+    "FeatureRange",
     "Finding",
     "FindingRules",
     "LegRep",
+    "Prototype",
+    "Recognition",
+    "RecognizeParams",
     "Rep",
     "RepCounter",
     "RepParams",
     "RuleParams",
+    "exercise_features",
     "exercise_id",
     "load_demand",
     "pelvic_rotation_about_femur_deg",
+    "recognize_exercise",
     "segment_reps",
 ]
