@@ -293,3 +293,36 @@ def test_bad_exercise_ids_and_missing_exercise_are_clear_errors(
     missing = tmp_path / "missing.toml"
     assert analyze(path, "--out", out, "--exercise", "squat", "--demand", missing) == 2
     assert "missing.toml" in capsys.readouterr().err
+
+
+def test_auto_recognises_the_exercise_and_a_wrong_declaration_is_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = capture(tmp_path, "split_squat", 2, metadata={"exercise": "unknown"})
+    auto_csv, given_csv = tmp_path / "auto.csv", tmp_path / "given.csv"
+    out = tmp_path / "a.csv"
+    assert analyze(path, "--out", out, "--exercise", "auto", "--reps-out", auto_csv) == 0
+    captured = capsys.readouterr()
+    assert "exercise: split_squat (recognised" in captured.out
+    assert "warning" not in captured.err
+    assert analyze(path, "--out", out, "--exercise", "split-squat", "--reps-out", given_csv) == 0
+    assert auto_csv.read_text() == given_csv.read_text()
+    assert "warning" not in capsys.readouterr().err
+    # Declared as a squat, the split squat is analysed as declared, with a warning.
+    assert analyze(path, "--out", out, "--exercise", "squat") == 0
+    err = capsys.readouterr().err
+    assert "warning: The set was declared as squat but it moves like split_squat" in err
+
+
+def test_auto_that_cannot_recognise_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The first 4 s of the squats: standing, then the start of one descent, no whole rep.
+    sto = write_sto(tmp_path / "s.sto", rows=400)
+    reps_csv = tmp_path / "r.csv"
+    status = analyze(sto, "--out", tmp_path / "a.csv", "--exercise", "auto", "--reps-out", reps_csv)
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "--exercise auto: could not recognise the exercise" in err
+    assert "Give --exercise (squat," in err
+    assert not reps_csv.exists()

@@ -15,7 +15,8 @@ hip flexion at the bottom (the front leg of a split squat, the stance leg of a s
 hinge; either leg in a squat), the other leg is the **other** (rear, trailing) leg.
 
 **Features** (:data:`RECOGNITION_FEATURES`; the rep features are medians over the reps, so
-one odd rep does not decide):
+one odd rep does not decide, and over the reps after the first when there are two or more: the
+first rep's top can be the standing rest before the step into a split stance or onto the box):
 
 - ``swing_to_depth``: in windows of ``swing_window_s`` (a quarter window apart) where the
   depth or the right-minus-left hip rotation moves at least ``min_prominence_deg``, the range
@@ -577,7 +578,9 @@ def exercise_features(table: AngleTable, params: RecognizeParams | None = None) 
     for name in RECOGNITION_FEATURES:
         if name in out:
             continue
-        values = np.asarray(per_rep.get(name, []), dtype=np.float64)
+        # The first rep's top can be the standing rest before the step into a split stance
+        # or onto the box: with later reps, those alone describe the set.
+        values = np.asarray(per_rep.get(name, [])[1 if peaks.size >= 2 else 0 :], dtype=np.float64)
         values = values[np.isfinite(values)]
         out[name] = float(np.median(values)) if values.size else math.nan
     if table.hip_reference == "room":

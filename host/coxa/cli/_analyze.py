@@ -23,14 +23,16 @@ beside the target and renamed over it only when complete, so a failure leaves an
 untouched.
 
 With an exercise (``--exercise``, or a capture's ``exercise`` metadata when it is one the rep
-analysis knows) the reps are segmented (:func:`coxa.analysis.segment_reps`) and the rules
-(:class:`coxa.analysis.FindingRules`) run on them with the demand file and, with ``--athlete``,
-the athlete's capacity from their clinical tests stored in the project catalog. The per-rep
-table is printed; ``--reps-out`` writes it as CSV (:data:`REP_COLUMNS`, one row per rep and
-leg, times on the angles' clock, empty where unknown), atomically as the angles. The findings
-about the reps together (:meth:`coxa.analysis.FindingRules.evaluate_session`, e.g. the lead
-leg's rotation in the right-lead against the left-lead reps) are printed below the table; they
-belong to no single rep, so the per-rep CSV does not carry them.
+analysis knows; ``--exercise auto`` recognises it from the angles,
+:func:`coxa.analysis.recognize_exercise`, and a declared exercise the set clearly does not move
+like is warned about on stderr) the reps are segmented (:func:`coxa.analysis.segment_reps`) and
+the rules (:class:`coxa.analysis.FindingRules`) run on them with the demand file and, with
+``--athlete``, the athlete's capacity from their clinical tests stored in the project catalog.
+The per-rep table is printed; ``--reps-out`` writes it as CSV (:data:`REP_COLUMNS`, one row per
+rep and leg, times on the angles' clock, empty where unknown), atomically as the angles. The
+findings about the reps together (:meth:`coxa.analysis.FindingRules.evaluate_session`, e.g. the
+lead leg's rotation in the right-lead against the left-lead reps) are printed below the table;
+they belong to no single rep, so the per-rep CSV does not carry them.
 
 Exit status: 0 written; 1 the output could not be written; 2 bad arguments or an input that
 cannot be read or used (a malformed file: the message names the line); 3 calibration refused;
@@ -55,7 +57,15 @@ from typing import Any, Literal, TextIO, cast
 
 import numpy as np
 
-from coxa.analysis import EXERCISE_IDS, ExerciseId, Finding, Rep, segment_reps
+from coxa.analysis import (
+    EXERCISE_IDS,
+    ExerciseId,
+    Finding,
+    Rep,
+    exercise_id,
+    recognize_exercise,
+    segment_reps,
+)
 from coxa.body import SEGMENT_OF_PLACEMENT, SEGMENTS, SegmentName
 from coxa.capture import (
     MAGIC,
@@ -191,13 +201,14 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--exercise",
-        type=exercise_arg,
+        type=_exercise_or_auto,
         default=None,
         metavar="ID",
         help=(
-            f"the exercise of the set ({', '.join(CLI_EXERCISE_IDS)}): count its reps, print "
-            "the per-rep table with findings; default: a capture's 'exercise' metadata when it "
-            "is one of these"
+            f"the exercise of the set ({', '.join(CLI_EXERCISE_IDS)}), or 'auto' to recognise "
+            "it from the angles: count its reps, print the per-rep table with findings; "
+            "default: a capture's 'exercise' metadata when it is one of these. A declared "
+            "exercise that the set clearly does not move like is warned about"
         ),
     )
     parser.add_argument(
@@ -392,10 +403,60 @@ _NO_EXERCISE = (
 )
 
 
-def _exercise_of(analysis: Analysis, given: ExerciseId | None) -> tuple[ExerciseId | None, str]:
-    """The exercise to segment and a note on where it came from (or why there is none)."""
+#: ``--exercise auto``: recognise the exercise from the angles.
+AUTO = "auto"
+
+
+def _exercise_or_auto(text: str) -> ExerciseId | Literal["auto"]:
+    """An argparse type: an exercise id (:func:`coxa.cli._common.exercise_arg`) or ``auto``."""
+    return AUTO if text.strip().lower() == AUTO else exercise_arg(text)
+
+
+def _recognised(analysis: Analysis) -> tuple[ExerciseId, str]:
+    """``--exercise auto``: the recognised exercise and a note saying so.
+
+    Raises
+    ------
+    InputError
+        The angles cannot be recognised, or not with confidence.
+    """
+    try:
+        recognition = recognize_exercise(analysis.table)
+    except ValueError as error:
+        raise InputError(f"--exercise auto: {error}") from error
+    if recognition.exercise is None or not recognition.confident:
+        raise InputError(
+            f"--exercise auto: could not recognise the exercise with confidence. "
+            f"{recognition.reason} Give --exercise ({', '.join(CLI_EXERCISE_IDS)})."
+        )
+    best = recognition.exercise
+    return best, f"exercise: {best} (recognised, score {recognition.scores[best]:.2f})"
+
+
+def _mismatch_note(analysis: Analysis, declared: ExerciseId) -> str | None:
+    """A warning when the set confidently moves like another exercise than the declared one
+    (None when it agrees, is not clear, or cannot be checked)."""
+    try:
+        return recognize_exercise(analysis.table).mismatch_warning(declared)
+    except ValueError as error:
+        _LOG.info("declared exercise not checked: %s", error)
+        return None
+
+
+def _exercise_of(
+    analysis: Analysis, given: ExerciseId | Literal["auto"] | None
+) -> tuple[ExerciseId | None, str]:
+    """The exercise to segment and a note on where it came from (or why there is none).
+
+    Raises
+    ------
+    InputError
+        ``auto`` and the exercise cannot be recognised.
+    """
+    if given == AUTO:
+        return _recognised(analysis)
     if given is not None:
-        return given, f"exercise: {given} (given)"
+        return exercise_id(given), f"exercise: {given} (given)"
     name: object = analysis.metadata.get("exercise")
     if name is None:
         return None, ""
@@ -426,6 +487,8 @@ def analyze_reps(analysis: Analysis, args: argparse.Namespace) -> RepAnalysis | 
         if note:
             print(f"coxa analyze: {note}")
         return None
+    if args.exercise != AUTO and (warning := _mismatch_note(analysis, exercise)) is not None:
+        print(f"coxa analyze: warning: {warning}", file=sys.stderr)
     if args.athlete is not None:
         try:
             with open_catalog(args) as catalog:
