@@ -29,7 +29,16 @@ Algorithm (details, equations and references in ``docs/firmware.md``, "On-board 
    restarts at the sample; all that for ``rest_time_s``; then the bias is the
    mean gyro of the still period (exponential with ``bias_tau_s`` once that is longer),
    used at once when rest is confirmed, then refreshed every ``rest_commit_s`` with the
-   mean as it was ``rest_commit_s`` earlier.
+   mean as it was ``rest_commit_s`` earlier. Step limit: a slow rotation about the vertical
+   passes every rest test (it does not turn gravity in the sensor frame), so its rate would
+   become the bias. The first commit after power-on or ``reset(True)`` is trusted up to
+   ``bias_max_rad_s``; every later commit may put each bias axis at most
+   ``bias_step_max_rad_s`` away from the still period's reference, the bias last committed
+   at rest before the period (in the period of the first commit: that commit). A commit the
+   limit holds back restarts the mean (a turn that ends inside the still period is out of
+   it two commits later), and becomes the next period's reference on an axis only if the
+   commit before it in the period was held back on the same side (a changed bias pushes
+   them all one way, a slow sway by turns both ways).
 5. Bias in motion: the correction rate ``phi / dt`` is, in steady state, minus the horizontal
    part of the bias error: ``b <- b - w R^T phi / tau_bias_motion_s`` with a weight ``w`` that
    is 0 at rest and ramps to 1 over ``bias_motion_ramp_s`` of motion (a fresh rest estimate
@@ -83,10 +92,12 @@ _BAD = const(0x3FFFFFFF)  # decoder result for NaN / infinity
 _GYR_LIM = const(0x14000000)  # |omega| clip: 40 rad/s (2292 deg/s) in Q23
 _ACC_LIM = const(0xFFFFFF)  # |a| clip: 256 m/s^2 in Q16
 _CN_MAX = const(0x100000)
-_MAGIC = const(0x0AE50002)  # snapshot layout version 2 (a small int on 32-bit ports)
+_MAGIC = const(0x0AE50003)  # snapshot layout version 3 (a small int on 32-bit ports)
+_MAGIC_V2 = const(0x0AE50002)  # layout 2: 34 ints, no bias reference
 _MAGIC_V1 = const(0x0AE50001)  # layout 1: 30 ints, no still-period anchor
 _NSTATE_V1 = const(30)
-_NSTATE = const(34)
+_NSTATE_V2 = const(34)
+_NSTATE = const(43)
 
 SNAPSHOT_SIZE = 4 + 4 * _NSTATE
 """Bytes written by ``snapshot_into``."""
@@ -172,6 +183,11 @@ class Ahrs6D:
     bias_max_rad_s : float
         Bias clip per axis (and the largest mean gyro per axis accepted as rest), rad/s.
         Default 5 deg/s.
+    bias_step_max_rad_s : float
+        Once a first bias has been committed at rest (after power-on or ``reset(True)``), the
+        largest change per axis that a later still period may make to the bias, measured from
+        the bias last committed at rest before it, rad/s; 0 disables the limit, else
+        0.0001 to ``bias_max_rad_s``. Default 0.05 deg/s.
     tau_bias_motion_s : float
         Time constant of the bias estimation in motion, s; 0 disables. Default 60.
     bias_motion_ramp_s : float
@@ -208,6 +224,7 @@ class Ahrs6D:
         rest_commit_s=1.0,
         bias_tau_s=5.0,
         bias_max_rad_s=0.08726646259971647,
+        bias_step_max_rad_s=0.0008726646259971648,
         tau_bias_motion_s=60.0,
         bias_motion_ramp_s=120.0,
         acc_spike_m_s2=20.0,
@@ -236,6 +253,8 @@ class Ahrs6D:
             raise ValueError("tau_bias_motion_s must be 0 (off) or >= 1")
         if rest_tilt_rad != 0 and not 0.001 <= rest_tilt_rad <= 0.2:
             raise ValueError("rest_tilt_rad must be 0 (off) or within 0.001..0.2")
+        if bias_step_max_rad_s != 0 and not 0.0001 <= bias_step_max_rad_s <= bias_max_rad_s:
+            raise ValueError("bias_step_max_rad_s must be 0 (off) or within 0.0001..bias_max")
         self.rate_hz = rate_hz
         dt = 1.0 / rate_hz
         g = gravity_m_s2
@@ -259,6 +278,11 @@ class Ahrs6D:
         # chord of rest_tilt_rad on the sphere of radius g, Q10 m/s^2 (0: check off)
         tt = int(2.0 * g * math.sin(0.5 * rest_tilt_rad) * 1024.0 + 0.5)
         gm = int(bias_max_rad_s * 32768.0)
+        # step limit, Q29 rad/s; off: twice the clip, so that it never binds before the clip
+        if bias_step_max_rad_s > 0:
+            bst = int(bias_step_max_rad_s * _ONE)
+        else:
+            bst = 2 * int(bias_max_rad_s * _ONE)
         cap2 = int(48.0 * 48.0 * 4096.0)  # Q12 (m/s^2)^2
         if acc_spike_m_s2 > 0:
             lo = g - acc_spike_m_s2
@@ -291,6 +315,7 @@ class Ahrs6D:
             tt, tt * tt,
             max(1, int(0.25 * rest_tau_s * rate_hz + 0.5)),
             kt[0], kt[1], kt[2],
+            bst,
         )  # fmt: skip
         self._s = [0] * _NSTATE
         self._fb = bytearray(24)
@@ -310,14 +335,20 @@ class Ahrs6D:
     #  23 spike-gate count  24-26 committed-mean checkpoint (Q29)  27 commit count
     #  28-30 tilt anchor: mean acc of the still period's first rest_tau_s / 4 (Q16)
     #  31-33 tilt low-pass (rest_tau_s / 4) restarted with the still period (Q16)
+    #  34-36 bias reference of the step limit for this still period (Q29)  37 a first
+    #  bias committed since the last clear (0/1)  38 samples in the mean 16-18
+    #  39-41 the next still period's reference: the bias last committed at rest (Q29)
+    #  42 sides on which the limit held the last commit back (2 bits per axis)
+    #  reset(False) keeps 7-9, 37, 39-41
     # --------------------------------------------------------------------------------------
 
     def reset(self, clear_bias=False):
         """Re-initialise at the next sample (flagged FILTER_RESET); keeps the bias unless
-        ``clear_bias``."""
+        ``clear_bias``, which also forgets that a bias was committed (the next rest's bias is
+        then trusted up to ``bias_max_rad_s`` again)."""
         s = self._s
         for i in range(_NSTATE):
-            if clear_bias or not 7 <= i <= 9:
+            if clear_bias or not (7 <= i <= 9 or i == 37 or 39 <= i <= 41):
                 s[i] = 0
         s[0] = _ONE
         s[20] = _ONE
@@ -361,12 +392,18 @@ class Ahrs6D:
     def restore(self, buf):
         """Restore a state written by ``snapshot_into`` (same tunables assumed).
 
-        Layout 1 (firmware before the still-period anchor, 30 ints) is accepted too: a still
-        period in progress keeps going with its anchor at the current accelerometer low-pass.
+        Layouts 1 (firmware before the still-period anchor, 30 ints) and 2 (before the bias
+        step limit, 34 ints) are accepted too. Layout 1: a still period in progress keeps
+        going with its anchor at the current accelerometer low-pass. Layouts 1 and 2: the
+        bias counts as not yet committed (the next commit is trusted up to
+        ``bias_max_rad_s``, as the firmware that wrote it would have done), its reference
+        is the current bias.
         """
         magic = struct.unpack_from("<i", buf, 0)[0] if len(buf) >= 4 else 0
         if magic == _MAGIC:
             n = _NSTATE
+        elif magic == _MAGIC_V2:
+            n = _NSTATE_V2
         elif magic == _MAGIC_V1:
             n = _NSTATE_V1
         else:
@@ -380,6 +417,13 @@ class Ahrs6D:
             for i in range(3):
                 s[28 + i] = s[13 + i]
                 s[31 + i] = s[13 + i]
+        if n < _NSTATE:
+            for i in range(3):
+                s[34 + i] = s[7 + i]
+                s[39 + i] = s[7 + i]
+            s[37] = 0
+            s[38] = s[19]
+            s[42] = 0
         self._publish()
 
     # --------------------------------------------------------------------------------------
@@ -477,12 +521,13 @@ class Ahrs6D:
         (
             qw, qx, qy, qz, fx, fy, fz, bx, by, bz, lgx, lgy, lgz, lax, lay, laz,
             cx, cy, cz, cn, wm, _i, _f, sc, px, py, pz, cc, a0x, a0y, a0z, ltx, lty, ltz,
+            rx, ry, rz, bk, mn, mx, my, mz, cs,
         ) = s  # fmt: skip
         (
             kth, sth, rth, kr, sr, rr, k1, s1, r1, k2, s2, r2, k1r, s1r, r1r, k2r, s2r, r2r,
             kb, sb, rb,
             winc, tg, tg2, ta, ta2, gm, lo2, hi2, cap2, spike_n, rest_n, commit_n, kbr, bmax,
-            tt, tt2, anchor_n, kt, st, rt,
+            tt, tt2, anchor_n, kt, st, rt, bst,
         ) = self._c  # fmt: skip
 
         # ---- rest detection: deviations from the low-passes; a low-pass that deviates by
@@ -562,13 +607,25 @@ class Ahrs6D:
                 ltx = ux
                 lty = uy
                 ltz = uz
+                mn = 0
+                cs = 0
+                # the step limit's reference: the bias last committed at rest (not the
+                # motion estimate, which a fast motion can drive far off)
+                rx = mx
+                ry = my
+                rz = mz
+            elif cn > _CN_MAX:
+                cn = _CN_MAX
+            # the mean gyro: restarted with the still period, and by a step-limited commit
+            mn += 1
+            if mn == 1:
                 cx = wx << 6
                 cy = wy << 6
                 cz = wz << 6
             else:
-                if cn > _CN_MAX:
-                    cn = _CN_MAX
-                k = 32767 // cn
+                if mn > _CN_MAX:
+                    mn = _CN_MAX
+                k = 32767 // mn
                 if k < kbr:
                     k = kbr
                 dx = (wx << 6) - cx
@@ -599,18 +656,66 @@ class Ahrs6D:
                     px = cx
                     py = cy
                     pz = cz
-                if bx > bmax:
-                    bx = bmax
-                elif bx < -bmax:
-                    bx = -bmax
-                if by > bmax:
-                    by = bmax
-                elif by < -bmax:
-                    by = -bmax
-                if bz > bmax:
-                    bz = bmax
-                elif bz < -bmax:
-                    bz = -bmax
+                    if bx > bmax:
+                        bx = bmax
+                    elif bx < -bmax:
+                        bx = -bmax
+                    if by > bmax:
+                        by = bmax
+                    elif by < -bmax:
+                        by = -bmax
+                    if bz > bmax:
+                        bz = bmax
+                    elif bz < -bmax:
+                        bz = -bmax
+                    if bk:
+                        # a later commit moves each axis at most bst from the reference: a
+                        # slow turn about the vertical passes every rest test above and would
+                        # otherwise become the bias. A mean held back by the limit restarts,
+                        # so that the turn leaves it within two commits once it is over
+                        # (an exponential mean would carry it for several bias_tau_s).
+                        side = 0  # 2 bits per axis: 1 held back above, 2 below
+                        if bx > rx + bst:
+                            bx = rx + bst
+                            side = 1
+                        elif bx < rx - bst:
+                            bx = rx - bst
+                            side = 2
+                        if by > ry + bst:
+                            by = ry + bst
+                            side |= 4
+                        elif by < ry - bst:
+                            by = ry - bst
+                            side |= 8
+                        if bz > rz + bst:
+                            bz = rz + bst
+                            side |= 16
+                        elif bz < rz - bst:
+                            bz = rz - bst
+                            side |= 32
+                        if side:
+                            mn = 0
+                        # the next still period's reference takes a held-back axis only when
+                        # the commit before it in this still period was held back on the
+                        # same side (a slow sway pushes the commits to either side by turns;
+                        # a changed bias, always to the same one)
+                        if (side & 3) == 0 or (side & 3) == (cs & 3):
+                            mx = bx
+                        if (side & 12) == 0 or (side & 12) == (cs & 12):
+                            my = by
+                        if (side & 48) == 0 or (side & 48) == (cs & 48):
+                            mz = bz
+                        cs = side
+                    else:
+                        # the first commit since the last clear is trusted (up to bmax) and
+                        # is the reference for the rest of its still period
+                        bk = 1
+                        rx = bx
+                        ry = by
+                        rz = bz
+                        mx = bx
+                        my = by
+                        mz = bz
         else:
             cn = 0
             wm += winc
@@ -850,5 +955,14 @@ class Ahrs6D:
         s[31] = ltx
         s[32] = lty
         s[33] = ltz
+        s[34] = rx
+        s[35] = ry
+        s[36] = rz
+        s[37] = bk
+        s[38] = mn
+        s[39] = mx
+        s[40] = my
+        s[41] = mz
+        s[42] = cs
         self._publish()
         return flags
