@@ -11,12 +11,9 @@ cases are marked slow.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
-import sys
 from dataclasses import replace
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -36,25 +33,14 @@ from coxa.analysis import (
 )
 from coxa.fusion import AngleTable, joint_angles_deg
 from coxa.geometry import QUAT_WORLD_SEGMENT_NEUTRAL_WXYZ, quat_from_axis_angle, quat_multiply
-from tests.conftest import PROJECT_ROOT
+from tests.support.tools import load_tool
 
-TOOL = PROJECT_ROOT / "tools" / "recognize_accuracy.py"
 EXAMPLES = int(os.environ.get("COXA_RECOGNITION_EXAMPLES", "1"))
 RATE_HZ = 100.0
 TOP_S, DOWN_S, BOTTOM_S, UP_S = 1.0, 1.5, 0.6, 1.3
 
 
-def _load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("recognize_accuracy", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load_tool()
+tool = load_tool("recognize_accuracy")
 
 
 # --- synthetic sets -------------------------------------------------------------------------

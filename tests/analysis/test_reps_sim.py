@@ -11,10 +11,7 @@ per test (default 6).
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -23,9 +20,8 @@ from hypothesis import strategies as st
 
 from coxa.analysis import RepCounter, segment_reps
 from tests.analysis.test_reps import _split, same_reps
-from tests.conftest import PROJECT_ROOT
+from tests.support.tools import load_tool
 
-TOOL = PROJECT_ROOT / "tools" / "rep_accuracy.py"
 EXAMPLES = int(os.environ.get("COXA_ACCURACY_EXAMPLES", "6"))
 #: Peak-IR bounds of issue 6, degrees.
 CLEAN_BOUND_DEG = 2.0
@@ -40,17 +36,7 @@ NOISY_BOUND_DEG = 4.0
 FUSION_LIMITED: tuple[str, ...] = ("hinge",)
 
 
-def _load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rep_accuracy", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-ra = _load_tool()
+ra = load_tool("rep_accuracy")
 
 sim_sets = settings(
     max_examples=EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate]

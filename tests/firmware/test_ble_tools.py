@@ -7,7 +7,6 @@ and the log follower reads a pseudo-terminal.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pty
 import shlex
@@ -15,50 +14,37 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from coxa import wire
 from tests.support.micropython import run_micropython_code
+from tests.support.tools import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-TOOLS = ROOT / "tools"
 MPY_ARCH_XTENSAWIN = 10
 PROFILE = "coxa-s3-lsm6dsox"
 
 
-def _tool(name: str) -> Any:
-    if str(TOOLS) not in sys.path:
-        sys.path.insert(0, str(TOOLS))
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module: ModuleType = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def fw_build() -> Any:
-    return _tool("fw_build")
+    return load_tool("fw_build")
 
 
 @pytest.fixture(scope="module")
 def fw_deploy() -> Any:
-    return _tool("fw_deploy")
+    return load_tool("fw_deploy")
 
 
 @pytest.fixture(scope="module")
 def fw_log() -> Any:
-    return _tool("fw_log")
+    return load_tool("fw_log")
 
 
 @pytest.fixture(scope="module")
 def firmware_check() -> Any:
-    return _tool("firmware_check")
+    return load_tool("firmware_check")
 
 
 # ---------------------------------------------------------------------------- fw_build

@@ -26,10 +26,7 @@ Shrinking is off: one example costs 15-20 s, so the first failing example is rep
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -39,9 +36,8 @@ from hypothesis import strategies as st
 
 from coxa.fusion import CalibrationError
 from coxa.sim import Motion
-from tests.conftest import PROJECT_ROOT
+from tests.support.tools import load_tool
 
-TOOL = PROJECT_ROOT / "tools" / "accuracy_table.py"
 #: Rows of a bounded column that must carry an estimate, share [assumption: a guard against an
 #: RMSE over a handful of rows; measured 88-93 % with 9-10 % bursty loss on four or five boards].
 MIN_FINITE_SHARE = 0.5
@@ -50,17 +46,7 @@ MIN_FINITE_SHARE = 0.5
 EXAMPLES = int(os.environ.get("COXA_ACCURACY_EXAMPLES", "1"))
 
 
-def _load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("accuracy_table", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-acc = _load_tool()
+acc = load_tool("accuracy_table")
 
 slow_sessions = settings(
     max_examples=EXAMPLES,

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.support.tools import load_tool
+
 ROOT = Path(__file__).resolve().parent.parent.parent
-TOOL = ROOT / "tools" / "make_vectors.py"
 VECTORS_PATH = ROOT / "tests" / "protocol" / "vectors.json"
 
-
-def _load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_vectors", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-make_vectors = _load_tool()
+make_vectors = load_tool("make_vectors")
 
 
 def test_generating_from_scratch_reproduces_the_file(tmp_path: Path) -> None:

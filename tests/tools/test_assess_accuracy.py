@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from types import ModuleType
-
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-
-TOOL = PROJECT_ROOT / "tools" / "assess_accuracy.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("assess_accuracy_tool", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from tests.support.tools import load_tool
 
 
 def test_prints_a_row_for_error_free_boards(capsys: pytest.CaptureFixture[str]) -> None:
-    status = _load().main(["--sessions", "3", "--models", "clean"])
+    status = load_tool("assess_accuracy").main(["--sessions", "3", "--models", "clean"])
     out = capsys.readouterr().out
     assert status == 0
     (row,) = [line for line in out.splitlines() if line.startswith("| clean |")]
@@ -36,4 +20,4 @@ def test_prints_a_row_for_error_free_boards(capsys: pytest.CaptureFixture[str]) 
 
 def test_rejects_a_non_positive_session_count() -> None:
     with pytest.raises(SystemExit):
-        _load().main(["--sessions", "0"])
+        load_tool("assess_accuracy").main(["--sessions", "0"])

@@ -11,9 +11,7 @@ import importlib.util
 import json
 import logging
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -21,8 +19,8 @@ import pytest
 
 from coxa.sim import Motion
 from tests.conftest import PROJECT_ROOT
+from tests.support.tools import load_tool
 
-TOOLS = PROJECT_ROOT / "tools"
 EXAMPLE_DIR = PROJECT_ROOT.parent / "shared" / "data" / "opensense_example"
 EXAMPLE_STO = EXAMPLE_DIR / "walking_orientations.sto"
 needs_example = pytest.mark.skipif(
@@ -31,23 +29,8 @@ needs_example = pytest.mark.skipif(
 )
 
 
-def _load_tool() -> ModuleType:
-    """``tools/bench.py`` as a module; it imports its sibling tools, so ``tools`` is on the path
-    while it loads."""
-    spec = importlib.util.spec_from_file_location("bench", TOOLS / "bench.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module while the class is built
-    sys.path.insert(0, str(TOOLS))
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(TOOLS))
-    return module
-
-
-bench = _load_tool()
+#: ``tools/bench.py`` imports its sibling tools: ``load_tool`` puts ``tools`` on the path for it.
+bench = load_tool("bench")
 
 #: The smoke run: everything, scaled down to a 1-minute session (memory sampled every 2 s).
 SMOKE = bench.BenchParams(

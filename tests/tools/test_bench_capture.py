@@ -6,12 +6,9 @@ No timing asserts: the numbers depend on the machine.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -19,22 +16,9 @@ import pytest
 
 from coxa.capture import read_capture
 from coxa.record import check_capture
-from tests.conftest import PROJECT_ROOT
+from tests.support.tools import load_tool
 
-
-def _load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_capture", PROJECT_ROOT / "tools" / "bench_capture.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_tool()
+bench = load_tool("bench_capture")
 
 BOARDS = 3
 RATE_HZ = 200.0

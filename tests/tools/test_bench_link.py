@@ -9,7 +9,6 @@ itself counted as lost.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import math
@@ -17,28 +16,18 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+from tests.support.tools import load_tool
 
 TOOL = PROJECT_ROOT / "tools" / "bench_link.py"
 
 
-def _load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_link", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_tool()
+bench = load_tool("bench_link")
 
 ROW = re.compile(r"^\| (.+?) \| (.*?) \| (.*?) \|$")
 

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-
-TOOL = PROJECT_ROOT / "tools" / "rep_accuracy.py"
+from tests.support.tools import load_tool
 
 
 def test_prints_the_table_for_one_set(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location("rep_accuracy_tool", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_tool("rep_accuracy")
     status = module.main(["--sets", "1", "--exercises", "squat", "--cases", "clean", "--online"])
     out = capsys.readouterr().out
     assert status == 0
@@ -33,11 +23,6 @@ def test_prints_the_table_for_one_set(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_rejects_a_non_positive_set_count() -> None:
-    spec = importlib.util.spec_from_file_location("rep_accuracy_tool2", TOOL)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_tool("rep_accuracy")
     with pytest.raises(SystemExit):
         module.main(["--sets", "0"])
