@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pytest
@@ -136,6 +136,39 @@ def test_late_samples_inserted_in_order() -> None:
             **dict.fromkeys(range(20, 30), 0),
         },
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 120),
+    hold_samples=st.sampled_from([0.0, 2.5]),
+)
+def test_samples_received_after_the_cutoff_change_no_row(
+    seed: int, n: int, hold_samples: float
+) -> None:
+    """Rows from a buffer that also holds samples received after the cutoff (backfill among
+    the visible ones, the newest) are those of a buffer of the visible samples alone, bit for
+    bit, whatever the grid."""
+    rng = np.random.default_rng(seed)
+    seq = np.unique(rng.integers(0, 3 * n, n))
+    block, gyr = block_of(seq)
+    block = replace(block, t_rx_us=block.t_device_us + rng.integers(0, 40 * PERIOD_US, seq.size))
+    cutoff = float(np.median(block.t_rx_us))
+    full, visible_only = BoardBuffer(7), BoardBuffer(7)
+    full.add(block, gyr)
+    keep = block.t_rx_us <= cutoff
+    visible_only.add(block.select(keep), gyr[keep])
+    clock = ClockSync()
+    clock.update(block.t_device_us, block.t_device_us + 3_000)
+    t_dev = 1_000_000 + np.sort(rng.uniform(-2.0, 3 * n + 2, 200)) * PERIOD_US
+    t_grid = clock.to_host_us(t_dev)
+    args = (t_grid, cutoff, 3.0 * PERIOD_US, hold_samples * PERIOD_US)
+    got = resample_board(full, clock, *args)
+    expected = resample_board(visible_only, clock, *args)
+    np.testing.assert_array_equal(got.quat_wxyz, expected.quat_wxyz)
+    np.testing.assert_array_equal(got.gyr_norm_rad_s, expected.gyr_norm_rad_s)
+    np.testing.assert_array_equal(got.held, expected.held)
 
 
 @settings(max_examples=60, deadline=None)
@@ -336,11 +369,15 @@ def resample_reference(
     max_gap_us: float,
     hold_us: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``resample_board``'s rules, one device time at a time: a visible sample exactly at the
-    time is taken; two visible neighbours at most ``max_gap_us`` apart are SLERPed; the earlier
-    one alone is held for ``hold_us`` while the later one is not there or not visible yet."""
-    t_dev = buffer.t_device_us.astype(np.float64)
+    """``resample_board``'s rules, one device time at a time, on the visible samples alone
+    (received by the cutoff; the others, wherever they lie, play no part): a visible sample
+    exactly at the time is taken; the nearest visible ones before and after, at most
+    ``max_gap_us`` apart, are SLERPed; the one before alone is held for ``hold_us`` while no
+    later one is visible."""
     visible = buffer.t_rx_us <= cutoff_rx_us
+    t_dev = buffer.t_device_us[visible].astype(np.float64)
+    quat_visible = buffer.quat_wxyz[visible]
+    gyr_visible = buffer.gyr_rad_s[visible]
     quat = np.full((tau_us.size, 4), np.nan)
     gyr = np.full(tau_us.size, np.nan)
     held = np.zeros(tau_us.size, dtype=np.bool_)
@@ -350,25 +387,23 @@ def resample_reference(
         after = np.flatnonzero(t_dev > tau)
         if at.size:
             lo = int(at[0])
-            if not visible[lo]:
-                continue
-            quat[k] = buffer.quat_wxyz[lo]
-        elif before.size and visible[before[-1]]:
+            quat[k] = quat_visible[lo]
+        elif before.size:
             lo = int(before[-1])
-            hi = int(after[0]) if after.size else None
-            if hi is not None and visible[hi]:
+            if after.size:
+                hi = int(after[0])
                 if t_dev[hi] - t_dev[lo] > max_gap_us:
                     continue
                 fraction = (tau - t_dev[lo]) / (t_dev[hi] - t_dev[lo])
-                quat[k] = quat_slerp(buffer.quat_wxyz[lo], buffer.quat_wxyz[hi], fraction)
+                quat[k] = quat_slerp(quat_visible[lo], quat_visible[hi], fraction)
             elif tau - t_dev[lo] <= hold_us:
-                quat[k] = buffer.quat_wxyz[lo]
+                quat[k] = quat_visible[lo]
                 held[k] = True
             else:
                 continue
         else:
             continue
-        gyr[k] = np.linalg.norm(buffer.gyr_rad_s[lo])
+        gyr[k] = np.linalg.norm(gyr_visible[lo])
     return quat, gyr, held
 
 

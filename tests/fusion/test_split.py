@@ -5,25 +5,30 @@ offline use).
 Inputs: a simulated session decoded from its radio packets (lossless and 5 % bursty loss), with
 the live and the offline parameters, and an orientation-only ``.sto``-like input built from the
 truth with a random heading per board. Hypothesis draws the cut points, plus a stretch of
-single-frame (single-sample) blocks, and may repeat a cut (an empty update).
+single-frame (single-sample) blocks, and may repeat a cut (an empty update). A session of the
+simulated source (``coxa.sources.SimSource``), whose boards answer the host's BACKFILL requests,
+is fed in updates of drawn lengths of receive time, as the recorder feeds it: backfilled frames
+arrive behind newer ones, some after rows that their samples fall between were due.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from coxa.body import SEGMENTS, SegmentName
 from coxa.fusion import AngleTable, CalibrationParams, FusionCore, FusionParams, SampleBlock
 from coxa.sim import Motion, SensorMount, random_mount
-from coxa.sources import ReceivedFrame
+from coxa.sources import ReceivedFrame, SimParams, SimSource, fused_segments
 from tests.fusion.conftest import (
     SESSION_MOTION,
     Radio,
@@ -191,3 +196,124 @@ def test_calibration_attempt_ignores_frames_after_its_cutoff() -> None:
         whole = feed_frames(FusionCore(boards, params), [frames])
         split = feed_frames(FusionCore(boards, params), split_at(frames, [cut]))
         assert_same_rows(split, whole)
+
+
+#: A session of the simulated source with bursty loss: the host asks for backfill after every
+#: gap and the boards' FIFOs answer it (the case of the split difference found on 2026-11-21:
+#: updates of 73 or 137 ms of receive time against the recorder's 20 ms).
+BACKFILL_SIM = SimParams(boards=5, reps=3, seed=11, loss=0.03)
+
+#: Arrivals of a source: host receive time (us) and the frames each completed.
+Arrivals = tuple[tuple[int, tuple[ReceivedFrame, ...]], ...]
+
+
+@functools.cache
+def backfill_session() -> tuple[dict[int, SegmentName], Arrivals]:
+    """Boards and arrivals of :data:`BACKFILL_SIM` (about 1 s to simulate)."""
+
+    async def collect() -> tuple[dict[int, SegmentName], Arrivals]:
+        source = SimSource(BACKFILL_SIM)
+        arrivals: list[tuple[int, tuple[ReceivedFrame, ...]]] = []
+        async with source:
+            boards = fused_segments(source.segments_by_board)
+            async for arrival in source:
+                arrivals.append((arrival.record.t_rx_ns // 1000, arrival.frames))
+        return boards, tuple(arrivals)
+
+    return asyncio.run(collect())
+
+
+def receive_time_updates(
+    arrivals: Arrivals, lengths_ms: Sequence[int]
+) -> list[list[ReceivedFrame]]:
+    """Frames in updates as the recorder makes them: an update is made at the first arrival
+    at least one update length after the previous update's (the first arrival's at the start),
+    the lengths taken from ``lengths_ms`` in turn."""
+    updates: list[list[ReceivedFrame]] = []
+    pending: list[ReceivedFrame] = []
+    t_update_us: int | None = None
+    for t_rx_us, frames in arrivals:
+        if t_update_us is None:
+            t_update_us = t_rx_us
+        pending.extend(frames)
+        if t_rx_us - t_update_us >= lengths_ms[len(updates) % len(lengths_ms)] * 1000:
+            t_update_us = t_rx_us
+            updates.append(pending)
+            pending = []
+    return [*updates, pending]
+
+
+def mode_params(mode: str) -> FusionParams:
+    return FusionParams() if mode == "live" else FusionParams.offline()
+
+
+@functools.cache
+def whole_backfill(mode: str) -> tuple[AngleTable, FusionCore]:
+    """Rows of the backfill session in one update (every frame there before any row is made),
+    and the core."""
+    boards, arrivals = backfill_session()
+    core = FusionCore(boards, mode_params(mode))
+    rows = feed_frames(core, [[frame for _, frames in arrivals for frame in frames]])
+    return rows, core
+
+
+@pytest.mark.parametrize("mode", ["live", "offline"])
+def test_backfill_reference_is_not_vacuous(mode: str) -> None:
+    """The backfill session calibrates, most rows of every leg are finite, and hundreds of
+    samples of three boards or more came in behind newer ones."""
+    rows, core = whole_backfill(mode)
+    assert rows.n_rows > 1000
+    for name in ("hip_rotation_r", "hip_rotation_l", "knee_angle_r", "knee_angle_l"):
+        assert np.mean(np.isfinite(rows.angles_deg[name])) > 0.9, name
+    late = core.stats.late
+    assert sum(late.values()) >= 300, late
+    assert sum(count > 0 for count in late.values()) >= 3, late
+
+
+#: Update lengths drawn, ms of receive time: the recorder's 20 ms, those of the difference found
+#: on 2026-11-21, 0 (an update per arrival) and anything up to 2 s.
+UPDATE_LENGTHS_MS = st.lists(
+    st.sampled_from([0, 20, 73, 137]) | st.integers(0, 2000), min_size=1, max_size=12
+)
+
+
+@pytest.mark.parametrize("mode", ["live", "offline"])
+@settings(max_examples=5, deadline=None)
+@given(lengths_ms=UPDATE_LENGTHS_MS)
+@example(lengths_ms=[20])
+@example(lengths_ms=[73])
+@example(lengths_ms=[137])
+def test_backfill_any_update_lengths_same_rows(mode: str, lengths_ms: list[int]) -> None:
+    """Fed in updates of drawn lengths of receive time, the backfill session gives the rows of
+    the whole input in one update, bit for bit: a row uses the samples received by its cutoff,
+    wherever later-received (backfilled) ones lie among them."""
+    boards, arrivals = backfill_session()
+    split = feed_frames(
+        FusionCore(boards, mode_params(mode)), receive_time_updates(arrivals, lengths_ms)
+    )
+    assert_same_rows(split, whole_backfill(mode)[0])
+
+
+@settings(max_examples=4, deadline=None)
+@given(lengths_ms=UPDATE_LENGTHS_MS, seed=st.integers(0, 2**32 - 1))
+@example(lengths_ms=[73], seed=0)
+def test_receive_times_out_of_order_any_update_lengths_same_rows(
+    lengths_ms: list[int], seed: int
+) -> None:
+    """Receive times that step back by up to 5 ms now and then (links served in turn by the
+    host): clamped frame by frame in arrival order, the same in any split."""
+    boards, arrivals = backfill_session()
+    rng = np.random.default_rng(seed)
+    back_us = np.where(rng.random(len(arrivals)) < 0.3, rng.integers(0, 5000, len(arrivals)), 0)
+    jittered: Arrivals = tuple(
+        (t_rx_us - int(back), tuple(replace(f, t_rx_us=f.t_rx_us - int(back)) for f in frames))
+        for (t_rx_us, frames), back in zip(arrivals, back_us, strict=True)
+    )
+    whole = feed_frames(
+        FusionCore(boards, FusionParams()),
+        [[frame for _, frames in jittered for frame in frames]],
+    )
+    split = feed_frames(
+        FusionCore(boards, FusionParams()), receive_time_updates(jittered, lengths_ms)
+    )
+    assert_same_rows(split, whole)

@@ -329,6 +329,8 @@ class FusionCore:
         # refused one), in the data kept from ``_kept_from_us`` on, microseconds.
         self._search_from_us = -math.inf
         self._kept_from_us = -math.inf
+        # Per board, the device time before which that data was trimmed (microseconds).
+        self._trimmed_before_us: dict[int, float] = {}
         # Offline: rows held back until the next re-anchoring, and the time of the last one.
         self._pending = _PendingRows(len(self._boards))
         self._last_anchor_us = 0.0
@@ -543,6 +545,9 @@ class FusionCore:
         lasts: list[float] = []
         for board_id, buffer in self._buffers.items():
             t_dev = buffer.t_device_us[buffer.t_rx_us <= cutoff_us]
+            # Not the sample a trim kept before its bound: which one that is depends on what
+            # had arrived by then.
+            t_dev = t_dev[t_dev >= self._trimmed_before_us.get(board_id, -math.inf)]
             if t_dev.size == 0:
                 return None
             ends = self._clocks[board_id].to_host_us(np.array([t_dev.min(), t_dev.max()]))
@@ -662,6 +667,14 @@ class FusionCore:
         # The headings are exact at the rest (its mean pose): the first spread starts there.
         self._last_anchor_us = 0.5 * (calibration.rest_t_us[0] + calibration.rest_t_us[1])
 
+    @property
+    def _reach_us(self) -> float:
+        """How far back from a grid time the resampling may look for a sample (the longer of
+        the gap bridged and the hold), plus 1 s for changes of the clock maps, microseconds.
+        Trimming keeps this much before the next grid time, so whether a sample received late
+        was trimmed (expired) or is still held never changes a row."""
+        return max(self.params.max_gap_ms, self.params.hold_ms) * 1e3 + 1e6
+
     def _forget_before(self, end_us: float) -> None:
         """Before a calibration, drop what no later attempt can use: data older than a rest
         plus a functional window before ``end_us`` (bounded memory however long the wait)."""
@@ -673,8 +686,11 @@ class FusionCore:
         if horizon <= self._kept_from_us:
             return
         self._kept_from_us = horizon
+        # Later grids start at the horizon; keep what their first rows may interpolate from.
         for board_id, buffer in self._buffers.items():
-            buffer.trim_before(self._clocks[board_id].to_device_us(horizon))
+            bound = self._clocks[board_id].to_device_us(horizon - self._reach_us)
+            self._trimmed_before_us[board_id] = bound
+            buffer.trim_before(bound)
 
     def _rows(self, ends: list[int], cutoffs: list[float]) -> AngleTable:
         """The rows of consecutive chunks (from ``_next_row`` to each end row, each with its
@@ -797,8 +813,7 @@ class FusionCore:
     def _trim(self, ends: list[int], maps: dict[int, FloatArray]) -> None:
         """Forget samples older than the buffers' reach before the last row of each chunk
         (as trimming after each chunk with its clock map: the latest bound counts)."""
-        keep_us = self.params.max_gap_ms * 1e3 + 1e6
-        t_host_us = [(end - 1) * self._step_us - keep_us for end in ends]
+        t_host_us = [(end - 1) * self._step_us - self._reach_us for end in ends]
         for board_id, buffer in self._buffers.items():
             buffer.trim_before(max(map(device_us, maps[board_id].tolist(), t_host_us)))
 

@@ -79,6 +79,17 @@ def _slerp(
 
 
 @numba.njit(cache=True, nogil=True)
+def _suffix_min(values: Int64Array) -> Int64Array:
+    """The smallest of ``values[i:]`` for each ``i``."""
+    out = np.empty_like(values)
+    smallest = np.iinfo(np.int64).max
+    for i in range(values.size - 1, -1, -1):
+        smallest = min(smallest, values[i])
+        out[i] = smallest
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def _resample_chunks(
     t_dev: Int64Array,
     t_rx: Int64Array,
@@ -104,6 +115,10 @@ def _resample_chunks(
     mw = mx = my = mz = 0.0
     if mount_wxyz is not None:
         mw, mx, my, mz = mount_wxyz[0], mount_wxyz[1], mount_wxyz[2], mount_wxyz[3]
+    # Smallest receive time from each sample on: whether a later sample is visible, which
+    # only a hold needs to know (live: a short buffer).
+    rx_min_from = _suffix_min(t_rx) if hold_us > 0.0 else t_rx[:0]
+    reach_us = max(max_gap_us, hold_us)
     empty = 0
     hi = 0
     previous = -np.inf
@@ -125,29 +140,48 @@ def _resample_chunks(
                 else:
                     hi = bisect_left(t_dev, t, 0, n)
                 previous = t
-                exact = hi < n and float(t_dev[hi]) == t
-                lo = hi if exact else hi - 1
+                # The newest visible sample at or before t (samples received after the
+                # cutoff are skipped, wherever they lie: backfill), looked for only as far
+                # back as it could serve.
+                lo = hi if hi < n and float(t_dev[hi]) == t else hi - 1
+                while lo >= 0 and t_rx[lo] > cutoff:
+                    lo = -1 if t - float(t_dev[lo]) > reach_us else lo - 1
                 found = False
-                if lo >= 0 and t_rx[lo] <= cutoff:
-                    if not exact and hi < n and t_rx[hi] <= cutoff:
-                        gap = float(t_dev[hi]) - float(t_dev[lo])
-                        # Else a gap that the next sample has already shown.
+                if lo >= 0 and float(t_dev[lo]) == t:
+                    w, x, y, z = quat[lo, 0], quat[lo, 1], quat[lo, 2], quat[lo, 3]
+                    found = True
+                elif lo >= 0:
+                    # The oldest visible sample after t, as far as the gap may be bridged.
+                    nxt = lo + 1
+                    while (
+                        nxt < n
+                        and t_rx[nxt] > cutoff
+                        and float(t_dev[nxt]) - float(t_dev[lo]) <= max_gap_us
+                    ):
+                        nxt += 1
+                    if nxt < n and t_rx[nxt] <= cutoff:
+                        gap = float(t_dev[nxt]) - float(t_dev[lo])
+                        # Else a gap that the next visible sample has already shown.
                         if gap <= max_gap_us:
                             w, x, y, z = _slerp(
                                 quat[lo, 0],
                                 quat[lo, 1],
                                 quat[lo, 2],
                                 quat[lo, 3],
-                                quat[hi, 0],
-                                quat[hi, 1],
-                                quat[hi, 2],
-                                quat[hi, 3],
+                                quat[nxt, 0],
+                                quat[nxt, 1],
+                                quat[nxt, 2],
+                                quat[nxt, 3],
                                 (t - float(t_dev[lo])) / gap,
                             )
                             found = True
-                    elif exact or t - float(t_dev[lo]) <= hold_us:
+                    elif t - float(t_dev[lo]) <= hold_us and (
+                        nxt == n or rx_min_from[nxt] > cutoff
+                    ):
+                        # Hold the newest visible sample while no later one is visible (one
+                        # beyond the gap bridged would show a gap; hold_us > 0 here).
                         w, x, y, z = quat[lo, 0], quat[lo, 1], quat[lo, 2], quat[lo, 3]
-                        held = not exact
+                        held = True
                         found = True
                 if found:
                     gx, gy, gz = gyr[lo, 0], gyr[lo, 1], gyr[lo, 2]
@@ -183,11 +217,13 @@ def resample_board(
 ) -> Resampled:
     """Interpolate a board's visible samples at host grid times.
 
-    A sample is visible when its frame arrived at or before ``cutoff_rx_us`` (so the result does
-    not depend on how the input was split into blocks). Two visible samples bracketing a grid time
-    and at most ``max_gap_us`` apart are SLERPed; when the later one is not visible yet, the
-    earlier one is held for up to ``hold_us``; otherwise the row is NaN. A grid time that falls
-    exactly on a visible sample takes it as is.
+    A sample is visible when its frame arrived at or before ``cutoff_rx_us``, and a row depends
+    only on the visible samples: whether samples received later (backfill, or the newest ones)
+    are in the buffer yet, and where they lie among the visible ones, changes nothing, so the
+    result does not depend on how the input was split into blocks. The nearest visible samples
+    before and after a grid time are SLERPed when at most ``max_gap_us`` apart; when no later
+    sample is visible yet, the earlier one is held for up to ``hold_us``; otherwise the row is
+    NaN. A grid time that falls exactly on a visible sample takes it as is.
 
     Parameters
     ----------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,6 +12,8 @@ from numpy.typing import NDArray
 from coxa import wire
 from coxa.fusion._samples import SampleBlock
 from coxa.sources import ReceivedFrame, frame_arrays
+
+_LOG = logging.getLogger(__name__)
 
 # Columns of a frame's header row in _BoardFrames.heads.
 _SEQ0, _T0, _PERIOD, _COUNT, _T_RX = range(5)
@@ -80,15 +83,32 @@ class FrameUnpacker:
     frame of the same board, so counters may wrap and frames may arrive late (backfill). The
     per-frame work is the SI conversion (:func:`coxa.sources.frame_arrays`) and the unwrapping;
     the sample columns of each board are built once per call.
+
+    Frames must come in receive order; a frame whose receive time is older than that of an
+    earlier frame (of any board) gets the newest receive time seen before it. The clamping is
+    done frame by frame, so it is the same however the frames are split into calls.
+
+    Attributes
+    ----------
+    clamped_frames : int
+        Frames whose receive time was clamped so far.
     """
 
     def __init__(self) -> None:
         self._last: dict[int, tuple[int, int]] = {}
+        self._t_rx_max_us: int | None = None
+        self.clamped_frames = 0
 
     def unpack(self, frames: Iterable[ReceivedFrame]) -> list[SampleBlock]:
         """Sample blocks of the frames, in the order boards first appear."""
         parts: dict[int, _BoardFrames] = {}
+        clamped = 0
         for received in frames:
+            t_rx_us = received.t_rx_us
+            if self._t_rx_max_us is not None and t_rx_us < self._t_rx_max_us:
+                t_rx_us = self._t_rx_max_us
+                clamped += 1
+            self._t_rx_max_us = t_rx_us
             frame = received.frame
             quat, gyr, flags = frame_arrays(frame)
             count = quat.shape[0]
@@ -101,9 +121,12 @@ class FrameUnpacker:
             board = parts.get(board_id)
             if board is None:
                 board = parts[board_id] = _BoardFrames()
-            board.heads.append((seq0, t0, frame.period_us, count, received.t_rx_us))
+            board.heads.append((seq0, t0, frame.period_us, count, t_rx_us))
             board.quat.append(quat)
             board.gyr.append(gyr)
             board.flags.append(flags)
             board.acc_raw.append(frame.acc_raw)
+        if clamped:
+            self.clamped_frames += clamped
+            _LOG.warning("%d frames received out of order: receive times clamped", clamped)
         return [board.block(board_id) for board_id, board in parts.items()]
