@@ -32,7 +32,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import sys
 import time
@@ -40,36 +39,16 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal, get_args
 
 import numpy as np
 
+import rep_accuracy  # a sibling script (tools/ is first on sys.path)
 from coxa.analysis import EXERCISE_IDS, Recognition, recognize_exercise
 from coxa.fusion import AngleTable, CalibrationError, joint_angles_deg
 
-
-def _load_rep_accuracy() -> ModuleType:
-    """tools/rep_accuracy.py, whose set model this tool shares (tools are scripts, not a
-    package)."""
-    spec = importlib.util.spec_from_file_location(
-        "rep_accuracy", Path(__file__).with_name("rep_accuracy.py")
-    )
-    if spec is None or spec.loader is None:
-        raise ImportError("tools/rep_accuracy.py not found next to tools/recognize_accuracy.py")
-    module = sys.modules.get(spec.name)
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # its dataclasses resolve their module while built
-        spec.loader.exec_module(module)
-    return module
-
-
-_REPS = _load_rep_accuracy()
-
-CASES: tuple[str, ...] = _REPS.CASES
-SIM_EXERCISES: tuple[str, ...] = _REPS.SIM_EXERCISES
+CASES: tuple[str, ...] = rep_accuracy.CASES
+SIM_EXERCISES: tuple[str, ...] = rep_accuracy.SIM_EXERCISES
 Variant = Literal["as recorded", "pelvis board removed"]
 VARIANTS: tuple[Variant, ...] = get_args(Variant)
 _NONE = "none"
@@ -153,7 +132,7 @@ def recognize_set(rep_set: Any) -> list[Outcome]:
         )
 
     try:
-        table = _REPS.fuse(_REPS.simulate(rep_set))
+        table = rep_accuracy.fuse(rep_accuracy.simulate(rep_set))
     except CalibrationError as error:
         return [outcome("as recorded", "-", None, str(error))]
     tables: list[tuple[Variant, AngleTable]] = [("as recorded", table)]
@@ -262,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore", RuntimeWarning)
     rep_sets = [
-        _REPS.RepSet.draw(exercise, case, k)
+        rep_accuracy.RepSet.draw(exercise, case, k)
         for exercise in args.exercises
         for case in args.cases
         for k in range(args.sets)

@@ -54,7 +54,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import math
 import statistics
@@ -64,13 +63,12 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
+import accuracy_table  # a sibling script (tools/ is first on sys.path)
 from coxa.analysis import EXERCISE_IDS, LegRep, Rep, RepCounter, RepParams, segment_reps
 from coxa.analysis._metrics import leg_rep
 from coxa.body import SegmentName
@@ -104,25 +102,6 @@ from coxa.sim import (
 )
 from coxa.sources import ReceivedFrame
 
-
-def _load_accuracy_table() -> ModuleType:
-    """tools/accuracy_table.py, whose session model this tool shares (tools are scripts, not a
-    package)."""
-    spec = importlib.util.spec_from_file_location(
-        "accuracy_table", Path(__file__).with_name("accuracy_table.py")
-    )
-    if spec is None or spec.loader is None:
-        raise ImportError("tools/accuracy_table.py not found next to tools/rep_accuracy.py")
-    module = sys.modules.get(spec.name)
-    if module is None:
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # its dataclasses resolve their module while built
-        spec.loader.exec_module(module)
-    return module
-
-
-_TABLE = _load_accuracy_table()
-
 Case = Literal["clean", "noisy", "noisy+drift"]
 CASES: tuple[Case, ...] = get_args(Case)
 
@@ -154,16 +133,16 @@ BOTTOM_PAUSE_RANGE_S = (0.2, 0.8)
 ASCENT_RANGE_S = (1.0, 2.0)
 TOP_PAUSE_RANGE_S = (0.5, 1.5)
 #: Noisy case bounds and the injected heading drift: those of tools/accuracy_table.py.
-GYR_BIAS_MAX_DEG_S: float = _TABLE.GYR_BIAS_MAX_DEG_S
-DRIFT_MAX_PPM: float = _TABLE.DRIFT_MAX_PPM
-LOSS_MAX: float = _TABLE.LOSS_MAX
-HEADING_DRIFT_RANGE_DEG_S: tuple[float, float] = _TABLE.HEADING_DRIFT_RANGE_DEG_S
-HEADING_DRIFT_SIGN: dict[SegmentName, float] = _TABLE.HEADING_DRIFT_SIGN
-MOUNT_MAX_DEG: float = _TABLE.MOUNT_MAX_DEG
+GYR_BIAS_MAX_DEG_S: float = accuracy_table.GYR_BIAS_MAX_DEG_S
+DRIFT_MAX_PPM: float = accuracy_table.DRIFT_MAX_PPM
+LOSS_MAX: float = accuracy_table.LOSS_MAX
+HEADING_DRIFT_RANGE_DEG_S: tuple[float, float] = accuracy_table.HEADING_DRIFT_RANGE_DEG_S
+HEADING_DRIFT_SIGN: dict[SegmentName, float] = accuracy_table.HEADING_DRIFT_SIGN
+MOUNT_MAX_DEG: float = accuracy_table.MOUNT_MAX_DEG
 #: Exercises calibrated on a separate squat recording (a knee stays almost straight, or the
 #: set is done seated).
 CALIBRATE_FIRST: tuple[str, ...] = ("step_up", "crossover_step_up", "hinge", "90_90")
-CALIBRATION_SQUATS: int = _TABLE.CALIBRATION_SQUATS
+CALIBRATION_SQUATS: int = accuracy_table.CALIBRATION_SQUATS
 #: Exercises done seated on the floor: the recording starts with the athlete standing still
 #: for :data:`STAND_S` (the neutral pose the reused calibration needs, as the product asks),
 #: who then sits down over :data:`SIT_DOWN_S` and does the set (``coxa.sim.simulate_session``).
@@ -329,7 +308,7 @@ class Recording:
 
 def _calibration_mounts(params: RigParams) -> Calibration:
     motion = MotionParams(exercise="squat", reps=CALIBRATION_SQUATS, seed=params.motion.seed)
-    rig, frames = _TABLE.simulate_frames(replace(params, motion=motion))
+    rig, frames = accuracy_table.simulate_frames(replace(params, motion=motion))
     core = FusionCore(dict(rig.segments_by_board), FusionParams.offline())
     core.update_frames(frames)
     core.finish()
@@ -357,9 +336,9 @@ def simulate(rep_set: RepSet) -> Recording:
     rig: RigRecording | SessionRecording
     if rep_set.exercise in SEATED_EXERCISES:
         rig = simulate_session(_seated_session(params), params)
-        frames = _TABLE.decode_packets(rig)
+        frames = accuracy_table.decode_packets(rig)
     else:
-        rig, frames = _TABLE.simulate_frames(params)
+        rig, frames = accuracy_table.simulate_frames(params)
     mounts = _calibration_mounts(params) if rep_set.exercise in CALIBRATE_FIRST else None
     return Recording(rep_set, rig, frames, mounts)
 
@@ -369,7 +348,7 @@ def _heading_drift(recording: Recording) -> Any:
     rates = dict(
         zip(recording.rep_set.segments, recording.rep_set.heading_drift_deg_s, strict=True)
     )
-    return _TABLE.HeadingDrift(
+    return accuracy_table.HeadingDrift(
         {
             board: math.radians(HEADING_DRIFT_SIGN[segment] * rates[segment])
             for board, segment in recording.rig.segments_by_board.items()

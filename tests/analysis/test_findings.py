@@ -537,7 +537,7 @@ def test_simulated_front_knee_drift_fires_on_the_lead_leg(
     limit = p.knee_back_threshold_deg + p.margin_sigmas * p.shank_inclination_error_deg
     for knee_back in (drift, 0.0):
         motion = replace(params.motion, front_knee_back_deg=knee_back)
-        rig, frames = ra._TABLE.simulate_frames(replace(params, motion=motion))
+        rig, frames = ra.accuracy_table.simulate_frames(replace(params, motion=motion))
         recording = ra.Recording(rep_set, rig, frames, None)
         reps_found = segment_reps(ra.fuse(recording), "ffe_split_squat")
         result = ra.evaluate(recording, reps_found)

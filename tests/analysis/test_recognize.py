@@ -431,7 +431,7 @@ def _check_simulated(exercise: str, case: str, seed: int) -> None:
     """The recognised exercise is the simulated one, as recorded and (but for the crossover
     step-up, which needs the pelvis turn) with the pelvis board removed
     (``recognize_accuracy.without_pelvis_board``)."""
-    rep_set = tool._REPS.RepSet.draw(exercise, case, seed)  # pyright: ignore[reportPrivateUsage]
+    rep_set = tool.rep_accuracy.RepSet.draw(exercise, case, seed)
     rep_set = replace(rep_set, reps=min(rep_set.reps, 3))
     outcomes: list[Any] = tool.recognize_set(rep_set)
     # A set the fusion core refuses to calibrate is the fusion's business (tests/fusion), not
