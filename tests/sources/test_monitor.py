@@ -162,9 +162,11 @@ def test_gap_is_requested_after_grace_and_written_off_when_the_fifo_lost_it() ->
     assert monitor.lost == 10
     monitor.on_frame(_frame(start + 20, 15, 220_000, wire.KIND_DATA_BACKFILL))
     assert monitor.backfill_pending() == 5
-    # the rest never comes: asked once more, then written off
+    # the rest never comes and the board answers no more: the OK answer restarted the
+    # count, so it is asked twice more (the two attempts), then written off
     assert len(monitor.backfill_requests(800_000_000)) == 1
-    assert monitor.backfill_requests(1_400_000_000) == []
+    assert len(monitor.backfill_requests(1_400_000_000)) == 1
+    assert monitor.backfill_requests(2_000_000_000) == []
     assert monitor.lost == 15
     assert monitor.backfill_pending() == 0
     assert monitor.received == 10 + 10 + 15
@@ -264,6 +266,27 @@ def test_busy_backfill_is_asked_again_soon_without_counting() -> None:
     monitor.on_backfill_ack(*request, None, 400_000_000)
     assert monitor.backfill_requests(400_000_000) == []
     assert monitor.lost == 10
+
+
+def test_samples_the_board_still_holds_are_asked_for_until_they_arrive() -> None:
+    """An OK answer says the board holds the samples: however often the backfilled frames are
+    lost on the way (bursty loss, many fragments at a small MTU), the request does not use up
+    its attempts; UNAVAILABLE (they left the board's FIFO) ends it."""
+    monitor = BoardMonitor(7, MonitorParams(backfill_timeout_s=1.0, backfill_attempts=2))
+    monitor.on_frame(_frame(0, 10, 0))
+    monitor.on_frame(_frame(20, 10, 1))
+    t_ns = 0
+    for _ in range(6):  # three times the attempts, every answer OK, no frame arriving
+        (request,) = monitor.backfill_requests(t_ns)
+        assert request == (10, 10)
+        monitor.on_backfill_ack(*request, wire.Ack(wire.OP_BACKFILL, 0, 0, (10, 10)), t_ns)
+        t_ns += 1_000_000_001
+    assert monitor.lost == 0
+    assert monitor.backfill_pending() == 10
+    (request,) = monitor.backfill_requests(t_ns)
+    monitor.on_backfill_ack(*request, wire.Ack(wire.OP_BACKFILL, 0, wire.RESULT_UNAVAILABLE), t_ns)
+    assert monitor.lost == 10
+    assert monitor.backfill_requests(t_ns + 2_000_000_000) == []
 
 
 def test_a_written_off_sample_that_arrives_late_counts_as_received() -> None:

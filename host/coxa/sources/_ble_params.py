@@ -82,8 +82,9 @@ class BleParams:
         Default 1.0 [assumption: a full FIFO (6000 samples = 400 frames) at a few hundred
         notifications/s].
     backfill_attempts : int
-        Requests for one gap before its remaining samples are counted as lost. Default 4
-        [assumption].
+        Requests for one gap the board does not answer before its remaining samples are
+        counted as lost. Default 4 [assumption]. Requests it answers OK (it still holds the
+        samples) do not count: they are asked for again until they arrive or leave its FIFO.
     poll_interval_s : float
         Period of each link's housekeeping (gaps, backfill, health), s. Default 0.05
         [assumption].

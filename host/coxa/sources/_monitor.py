@@ -240,7 +240,10 @@ class MonitorParams:
         A backfill request whose samples have not all arrived after this long is sent again,
         s. Default 1 [assumption: tens of connection intervals].
     backfill_attempts : int
-        Requests per gap before its samples are declared lost. Default 5 [assumption].
+        Requests per gap without an answer from the board before its samples are declared
+        lost. Default 5 [assumption]. A request the board answers OK (it still holds the
+        samples) does not count, however often the backfilled frames are then lost on the
+        way: they are asked for again until they arrive or the board answers UNAVAILABLE.
     clock_window_s : float
         Length of the windows whose smallest receive delay gives the clock offset (the lower
         envelope of receive delays), s. Default 2 [assumption].
@@ -543,7 +546,8 @@ class BoardMonitor:
         no answer came), at host time ``now_ns``.
 
         Samples the board no longer holds (an UNAVAILABLE answer, or the part of the range
-        outside what an OK answer will send) are lost for good. A BUSY answer is asked again
+        outside what an OK answer will send) are lost for good; the attempts of the part it
+        holds start over. A BUSY answer is asked again
         after ``busy_retry_s`` without counting as an attempt; a request without an answer
         is due again at once (it counts). Without ``now_ns`` both wait for the request's
         timeout.
@@ -563,7 +567,14 @@ class BoardMonitor:
             gone = [(start, end)]
         elif ack.ok:
             first = start + wire.seq_diff(ack.arg("first_seq"), from_seq)
-            gone = [(start, min(first, end)), (max(first + ack.arg("count"), start), end)]
+            held_end = first + ack.arg("count")
+            gone = [(start, min(first, end)), (max(held_end, start), end)]
+            for r in self._requests:
+                if r.start < held_end and r.end > first:
+                    # The board still holds these: however often its answer frames are lost
+                    # on the way, asking again is worth it (until the board answers
+                    # UNAVAILABLE, once they have left its FIFO).
+                    r.attempts = 0
         else:
             return
         n = sum(self.tracker.declare_lost(a, b) for a, b in gone)
