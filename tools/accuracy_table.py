@@ -56,10 +56,10 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from typing import Literal, TypeVar, get_args
 
 import numpy as np
 
@@ -94,11 +94,12 @@ from coxa.sim import (
     RadioParams,
     RigParams,
     RigRecording,
-    SessionRecording,
     simulate_rig,
 )
-from coxa.sources import LinkDecoder, ReceivedFrame
+from coxa.sources import ReceivedFrame, decode_packets
 
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 Case = Literal["pelvis", "room", "sta"]
 CASES: tuple[Case, ...] = get_args(Case)
 #: The pipelines each session goes through: as shipped or with the heading correction disabled,
@@ -334,20 +335,10 @@ class Recording:
         }
 
 
-def decode_packets(recording: RigRecording | SessionRecording) -> list[ReceivedFrame]:
-    """Decode a simulated recording's packets into frames as the host does."""
-    links = {board_id: LinkDecoder(board_id) for board_id in recording.boards}
-    return [
-        frame
-        for packet in recording.packets
-        if (frame := links[packet.board_id].push(packet.t_rx_us, packet.packet)) is not None
-    ]
-
-
 def simulate_frames(params: RigParams) -> tuple[RigRecording, list[ReceivedFrame]]:
     """Simulate a rig and decode its packets into frames as the host does."""
     rig = simulate_rig(params)
-    return rig, decode_packets(rig)
+    return rig, decode_packets(rig.packets)
 
 
 def calibration_mounts(session: Session) -> Calibration:
@@ -569,6 +560,15 @@ def _describe(result: Result) -> str:
     return "\n".join(lines)
 
 
+def run_jobs(function: Callable[[_T], _R], items: Sequence[_T], jobs: int) -> list[_R]:
+    """``function`` of every item, in order, in ``jobs`` worker processes (in this one when
+    ``jobs`` is 1); the accuracy tools share it."""
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            return list(pool.map(function, items))
+    return [function(item) for item in items]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=10, help="sessions per case")
@@ -581,11 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.simplefilter("ignore", RuntimeWarning)
     sessions = [Session.draw(case, k) for case in args.cases for k in range(args.sessions)]
     started = time.perf_counter()
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(measure, sessions))
-    else:
-        results = [measure(session) for session in sessions]
+    results = run_jobs(measure, sessions, args.jobs)
     if args.verbose:
         for result in results:
             print(_describe(result))

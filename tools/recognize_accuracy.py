@@ -37,7 +37,6 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -247,11 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for k in range(args.sets)
     ]
     started = time.perf_counter()
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            outcomes = [o for found in pool.map(recognize_set, rep_sets) for o in found]
-    else:
-        outcomes = [o for rep_set in rep_sets for o in recognize_set(rep_set)]
+    found = rep_accuracy.accuracy_table.run_jobs(recognize_set, rep_sets, args.jobs)
+    outcomes = [outcome for outcomes_of_set in found for outcome in outcomes_of_set]
     if args.verbose:
         for outcome in outcomes:
             if not outcome.correct or not outcome.confident:

@@ -61,7 +61,6 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
@@ -100,7 +99,7 @@ from coxa.sim import (
     SessionRecording,
     simulate_session,
 )
-from coxa.sources import ReceivedFrame
+from coxa.sources import ReceivedFrame, decode_packets
 
 Case = Literal["clean", "noisy", "noisy+drift"]
 CASES: tuple[Case, ...] = get_args(Case)
@@ -336,7 +335,7 @@ def simulate(rep_set: RepSet) -> Recording:
     rig: RigRecording | SessionRecording
     if rep_set.exercise in SEATED_EXERCISES:
         rig = simulate_session(_seated_session(params), params)
-        frames = accuracy_table.decode_packets(rig)
+        frames = decode_packets(rig.packets)
     else:
         rig, frames = accuracy_table.simulate_frames(params)
     mounts = _calibration_mounts(params) if rep_set.exercise in CALIBRATE_FIRST else None
@@ -666,11 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for k in range(args.sets)
     ]
     started = time.perf_counter()
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(_measure_job, jobs))
-    else:
-        results = [_measure_job(job) for job in jobs]
+    results = accuracy_table.run_jobs(_measure_job, jobs, args.jobs)
     if args.verbose:
         for result in results:
             print(_describe(result))

@@ -9,19 +9,22 @@ from hypothesis import strategies as st
 
 from coxa import wire
 from coxa.geometry import GRAVITY_M_S2, quat_from_axis_angle, quat_rotate
+from coxa.sim import RigPacket
 from coxa.sim._board import BoardSpec, packetize, run_board, to_fixed_point
 from coxa.sim._radio import RadioParams, transmit
-from coxa.sources import LinkDecoder, frame_arrays
+from coxa.sources import LinkDecoder, decode_packets, frame_arrays
 
 RATE_HZ = 200.0
 PERIOD_US = 5000
 
 
-def _tilted_still_board(n: int, seq_start: int = 0) -> tuple[BoardSpec, list[bytes], np.ndarray]:
+def _tilted_still_board(
+    n: int, seq_start: int = 0, board_id: int = 0x1A2B
+) -> tuple[BoardSpec, list[bytes], np.ndarray]:
     """A board lying still with a known tilt: its filter must find that tilt."""
     tilt = quat_from_axis_angle([1.0, 0.3, 0.0], 0.4)
     acc = np.tile(quat_rotate(tilt * np.array([1, -1, -1, -1]), [0.0, 0.0, GRAVITY_M_S2]), (n, 1))
-    spec = BoardSpec(board_id=0x1A2B, placement="thigh_r", seq_start=seq_start)
+    spec = BoardSpec(board_id=board_id, placement="thigh_r", seq_start=seq_start)
     t_true = np.arange(n) / RATE_HZ
     out = run_board(
         spec,
@@ -65,6 +68,27 @@ def test_wrong_board_and_garbage_are_counted_not_raised() -> None:
     assert link.push(1, b"\x00\x07garbage") is None
     assert link.protocol_errors == 2
     assert link.last_error  # the newest error message is kept for the status display
+
+
+def test_decode_packets_keeps_one_link_per_board_in_arrival_order() -> None:
+    """Two boards' fragmented notifications interleaved mid-frame, and a garbage one: every
+    frame of both boards back, each with its board and receive time, in arrival order."""
+    spec_a, frames_a, _ = _tilted_still_board(60)
+    spec_b, frames_b, _ = _tilted_still_board(60, board_id=0x2C3D)
+    packets_a, _ = packetize(frames_a, np.zeros(len(frames_a)), 23)
+    packets_b, _ = packetize(frames_b, np.zeros(len(frames_b)), 23)
+    order = (
+        [(spec_a.board_id, p) for p in packets_a[:7]]
+        + [(spec_b.board_id, p) for p in packets_b]
+        + [(spec_b.board_id, b"\x00\x07garbage")]
+        + [(spec_a.board_id, p) for p in packets_a[7:]]
+    )
+    arrivals = [RigPacket(10 * i, board, packet) for i, (board, packet) in enumerate(order)]
+    decoded = decode_packets(arrivals)
+    boards = [r.frame.board_id for r in decoded]
+    assert boards.count(spec_a.board_id) == len(frames_a)
+    assert boards.count(spec_b.board_id) == len(frames_b)
+    assert [r.t_rx_us for r in decoded] == sorted(r.t_rx_us for r in decoded)
 
 
 @settings(max_examples=30)

@@ -31,7 +31,7 @@ from coxa.sim import (
     SessionParams,
     simulate_session,
 )
-from coxa.sources import LinkDecoder
+from coxa.sources import decode_packets
 
 _Z = np.array([0.0, 0.0, 1.0])
 #: Rate of the angle table, Hz (the fusion core's default output rate).
@@ -239,12 +239,7 @@ def simulate_clinical_test(
             mount_max_deg=mount_max_deg,
         ),
     )
-    links = {board_id: LinkDecoder(board_id) for board_id in rig.boards}
-    frames = [
-        frame
-        for packet in rig.packets
-        if (frame := links[packet.board_id].push(packet.t_rx_us, packet.packet)) is not None
-    ]
+    frames = decode_packets(rig.packets)
     core = FusionCore(rig.segments_by_board, fusion)
     tables = [core.update_frames(frames), core.finish()]
     assert core.calibration is not None  # finish() raises otherwise

@@ -30,7 +30,7 @@ from coxa.sim import (
     RigRecording,
     simulate_rig,
 )
-from coxa.sources import LinkDecoder, ReceivedFrame
+from coxa.sources import LinkDecoder, ReceivedFrame, decode_packets
 
 _TICK_US = 50_000
 # Rep-to-rep variation of the simulated athlete, so the summary shows that each rep is measured.
@@ -216,12 +216,7 @@ def _calibration_mounts(params: RigParams) -> Calibration:
     leave a knee almost straight)."""
     motion = replace(params.motion, exercise="squat", reps=_CALIBRATION_SQUATS)
     recording = simulate_rig(replace(params, motion=motion))
-    links = {board_id: LinkDecoder(board_id) for board_id in recording.boards}
-    frames = [
-        frame
-        for packet in recording.packets
-        if (frame := links[packet.board_id].push(packet.t_rx_us, packet.packet)) is not None
-    ]
+    frames = decode_packets(recording.packets)
     core = FusionCore(recording.segments_by_board, FusionParams.offline())
     core.update_frames(frames)
     core.finish()

@@ -5,7 +5,7 @@ from coxa.sources._ble_link import BleLinkError
 from coxa.sources._ble_params import BleBackend, BleBoard, BleParams
 from coxa.sources._ble_tools import FoundBoard, identify_board, pair_board, scan_boards
 from coxa.sources._frames import ReceivedFrame, frame_arrays
-from coxa.sources._link import LinkDecoder
+from coxa.sources._link import LinkDecoder, ReceivedPacket, decode_packets
 from coxa.sources._monitor import BoardMonitor, MonitorParams, SequenceTracker
 from coxa.sources._replay import ReplaySource, capture_rig
 from coxa.sources._rigs import UNASSIGNED_SEGMENT, fused_segments
@@ -35,6 +35,7 @@ __all__ = [
     "LinkDecoder",
     "MonitorParams",
     "ReceivedFrame",
+    "ReceivedPacket",
     "ReplaySource",
     "SequenceTracker",
     "SerialLinkDecoder",
@@ -47,6 +48,7 @@ __all__ = [
     "Source",
     "StoppableSource",
     "capture_rig",
+    "decode_packets",
     "default_sim_rig",
     "frame_arrays",
     "fused_segments",

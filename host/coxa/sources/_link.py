@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from typing import Protocol
 
 from coxa import wire
 from coxa.sources._frames import ReceivedFrame
@@ -66,3 +68,32 @@ class LinkDecoder:
         self.protocol_errors += 1
         self.last_error = message
         _LOG.warning("board %d: %s", self.board_id, message)
+
+
+class ReceivedPacket(Protocol):
+    """A BLE notification as the host received it (e.g. :class:`coxa.sim.RigPacket`)."""
+
+    @property
+    def t_rx_us(self) -> int: ...
+
+    @property
+    def board_id(self) -> int: ...
+
+    @property
+    def packet(self) -> bytes: ...
+
+
+def decode_packets(packets: Iterable[ReceivedPacket]) -> list[ReceivedFrame]:
+    """Decode notifications of any boards, in arrival order, with one :class:`LinkDecoder`
+    per board: the data frames with their receive times (malformed ones counted and logged by
+    the decoders)."""
+    links: dict[int, LinkDecoder] = {}
+    frames: list[ReceivedFrame] = []
+    for packet in packets:
+        link = links.get(packet.board_id)
+        if link is None:
+            link = links[packet.board_id] = LinkDecoder(packet.board_id)
+        frame = link.push(packet.t_rx_us, packet.packet)
+        if frame is not None:
+            frames.append(frame)
+    return frames
